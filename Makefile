@@ -1,0 +1,125 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# dirtytrack: `make help` lists the targets.
+
+DT_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/dirtytrack
+export DT_CACHE
+KDIR ?= $(shell scripts/kdir.sh)
+KREL ?= $(patsubst linux-headers-%,%,$(notdir $(KDIR)))
+export KREL
+SRC := $(DT_CACHE)/src
+INSTALL_MOD_PATH ?=
+INSTALL_HDR_PATH ?= /usr
+DESTDIR ?=
+
+CC ?= cc
+CFLAGS ?= -O2 -g
+UCFLAGS := -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -Iinclude/uapi -Iuserspace/include $(CFLAGS)
+TESTCFLAGS := $(UCFLAGS) -I$(SRC)/tools/testing/selftests -Wno-unused-parameter -Wno-sign-compare -Wno-clobbered -pthread
+
+O := out
+LIB := $(O)/libdirtytrack.a
+LIB_SRCS := $(wildcard userspace/lib/*.c)
+LIB_OBJS := $(patsubst userspace/lib/%.c,$(O)/lib/%.o,$(LIB_SRCS))
+HDRS := include/uapi/linux/dirtytrack.h $(wildcard userspace/include/*.h)
+
+VM_TESTS := $(patsubst tests/kselftest/%.c,$(O)/tests/%,$(wildcard tests/kselftest/*.c))
+HOST_TESTS := $(patsubst tests/host/%.c,$(O)/host/%,$(wildcard tests/host/*.c))
+TEST_TOOLS := $(patsubst tests/tools/%.c,$(O)/tests/%,$(wildcard tests/tools/*.c))
+
+KMOD := kmod/dirtytrack.ko
+
+.PHONY: all module userspace tests deps check checkpatch sparse test test-host \
+	test-vm vm-run install modules_install headers_install clean help need-kdir
+
+all: module userspace tests
+
+help:
+	@echo 'make [all]          build the module (Kbuild, W=1), the library, tools and tests'
+	@echo 'make deps           install what is missing (Debian packages; 6.12 headers and'
+	@echo '                    image unpacked into $$DT_CACHE, default ~/.cache/dirtytrack)'
+	@echo 'make test           build, run host tests and VM tests; last line "N passed, N failed"'
+	@echo 'make vm-run CMD=..  boot the 6.12 test VM, load dirtytrack.ko, run CMD, check dmesg'
+	@echo 'make check          checkpatch.pl --strict and sparse on kmod/; fails on any finding'
+	@echo 'make install        modules_install + headers_install (INSTALL_MOD_PATH, DESTDIR)'
+	@echo 'variables: KDIR=<kernel headers dir>  DT_CACHE=<cache dir>  V=1'
+
+need-kdir:
+	@test -n "$(KDIR)" -a -f "$(KDIR)/Module.symvers" || \
+		{ echo "error: no Debian 6.12 kernel headers found (KDIR='$(KDIR)'): run 'make deps' or set KDIR=" >&2; exit 1; }
+
+deps:
+	bash scripts/deps.sh
+
+module: need-kdir
+	$(MAKE) -C $(KDIR) M=$(CURDIR) W=1 modules
+
+userspace: $(LIB)
+
+$(O)/lib/%.o: userspace/lib/%.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(UCFLAGS) -c -o $@ $<
+
+$(LIB): $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
+
+tests: $(VM_TESTS) $(HOST_TESTS) $(TEST_TOOLS) tests/splat/dt_splat.ko
+
+$(O)/tests/%: tests/tools/%.c $(LIB) $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(UCFLAGS) -o $@ $< $(LIB)
+
+$(O)/tests/%: tests/kselftest/%.c $(LIB) $(HDRS) $(wildcard tests/kselftest/*.h)
+	@test -f $(SRC)/tools/testing/selftests/kselftest_harness.h || \
+		{ echo "error: kselftest_harness.h missing from $(SRC): run 'make deps'" >&2; exit 1; }
+	@mkdir -p $(dir $@)
+	$(CC) $(TESTCFLAGS) -o $@ $< $(LIB)
+
+$(O)/host/%: tests/host/%.c $(LIB) $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(TESTCFLAGS) -o $@ $< $(LIB)
+
+tests/splat/dt_splat.ko: tests/splat/splat.c tests/splat/Kbuild | need-kdir
+	$(MAKE) -C $(KDIR) M=$(CURDIR)/tests/splat modules
+
+check: checkpatch sparse
+
+checkpatch:
+	@test -f $(SRC)/scripts/checkpatch.pl || { echo "error: run 'make deps'" >&2; exit 1; }
+	perl $(SRC)/scripts/checkpatch.pl --strict --no-tree --terse --show-types \
+		-f $(filter-out %.mod.c,$(wildcard kmod/*.c)) kmod/*.h include/uapi/linux/dirtytrack.h
+
+sparse: need-kdir
+	@rm -f $(O)/sparse.log; mkdir -p $(O)
+	$(MAKE) -C $(KDIR) M=$(CURDIR) C=2 CHECK=sparse modules 2>&1 | tee $(O)/sparse.log
+	@if grep -E '(warning|error):' $(O)/sparse.log; then \
+		echo "sparse: findings above" >&2; exit 1; fi
+
+test: all
+	bash tests/run.sh
+
+test-host: all
+	bash tests/run.sh host
+
+test-vm: all
+	bash tests/run.sh vm
+
+vm-run: module
+	bash tests/vm/run.sh -m $(KMOD) -- $(or $(CMD),$(error CMD= is required, e.g. make vm-run CMD='cat /proc/modules'))
+
+modules_install: need-kdir
+	$(MAKE) -C $(KDIR) M=$(CURDIR) INSTALL_MOD_DIR=extra \
+		$(if $(INSTALL_MOD_PATH),INSTALL_MOD_PATH=$(INSTALL_MOD_PATH)) modules_install
+
+headers_install:
+	install -D -m 0644 include/uapi/linux/dirtytrack.h \
+		$(DESTDIR)$(INSTALL_HDR_PATH)/include/linux/dirtytrack.h
+
+install: modules_install headers_install
+	install -D -m 0644 udev/60-dirtytrack.rules $(DESTDIR)/etc/udev/rules.d/60-dirtytrack.rules
+
+clean:
+	-$(if $(KDIR),$(MAKE) -C $(KDIR) M=$(CURDIR) clean)
+	-$(if $(KDIR),$(MAKE) -C $(KDIR) M=$(CURDIR)/tests/splat clean)
+	rm -rf $(O)

@@ -1,0 +1,864 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * dirtytrack regions: memfd-like files whose writes are caught by write
+ * protection.
+ *
+ * A region's pages live in the page cache of its own anon inode. Every
+ * mapping is MAP_SHARED with a ->page_mkwrite handler, so core mm maps pages
+ * read-only and calls dt_page_mkwrite() on the first write to each; that sets
+ * the page's bit in the dirty bitmap, under the folio lock, before the pte
+ * becomes writable.
+ *
+ * Harvest clears a page's bit, then takes its folio lock (so any fault that
+ * set the bit has finished installing its pte) and zaps its ptes with
+ * unmap_mapping_pages(), which fires mmu notifiers for secondary MMUs. The
+ * next write faults again. Zaps are batched over nearby pages so that one
+ * TLB flush covers many of them.
+ *
+ * Invariant: a page has a writable pte only while its dirty bit is set.
+ */
+
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/anon_inodes.h>
+#include <linux/falloc.h>
+#include <linux/file.h>
+#include <linux/highmem.h>
+#include <linux/ktime.h>
+#include <linux/mm.h>
+#include <linux/module.h>
+#include <linux/pagemap.h>
+#include <linux/pagevec.h>
+#include <linux/sched/mm.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+#include <linux/uio.h>
+
+#include "dirtytrack.h"
+
+#define CREATE_TRACE_POINTS
+#include "trace.h"
+
+/* Folios one batch holds locked at most. */
+#define DT_BATCH	64
+/* Clean pages one zap may cover to join two dirty ones. */
+#define DT_ZAP_GAP	16
+/* Pages examined per harvest step: one 4 KiB bitmap. */
+#define DT_STEP		(8 * 4096)
+/* List entries per harvest step. */
+#define DT_LIST_STEP	512
+
+static const struct file_operations dt_region_fops;
+
+static inline struct dt_region *dt_file_region(struct file *file)
+{
+	return file->private_data;
+}
+
+static inline unsigned long dt_ino(const struct dt_region *r)
+{
+	return r->inode->i_ino;
+}
+
+/*
+ * Mark a page written. Callers that make the page writable hold its folio
+ * lock; anything may call it to report a page again.
+ */
+static void dt_mark_dirty(struct dt_region *r, pgoff_t idx)
+{
+	if (test_bit(idx, r->dirty))
+		return;
+	/* test_and_set_bit() orders the page bit before the summary bit. */
+	if (!test_and_set_bit(idx, r->dirty)) {
+		if (!test_bit(BIT_WORD(idx), r->summary))
+			set_bit(BIT_WORD(idx), r->summary);
+		if (r->tracking) {
+			atomic64_inc(&r->write_faults);
+			trace_dirtytrack_write_fault(dt_ino(r), idx);
+		}
+	}
+}
+
+/* Drop a word's summary bit if the word is clean, without losing a racing set. */
+static void dt_summary_settle(struct dt_region *r, unsigned long w)
+{
+	if (READ_ONCE(r->dirty[w]) || !test_bit(w, r->summary))
+		return;
+	clear_bit(w, r->summary);
+	/* Order the clear before the re-read; pairs with dt_mark_dirty(). */
+	smp_mb__after_atomic();
+	if (READ_ONCE(r->dirty[w]))
+		set_bit(w, r->summary);
+}
+
+/* Find, or create zero-filled, the locked folio at @idx, charged to the creator. */
+static struct folio *dt_get_folio(struct dt_region *r, pgoff_t idx)
+{
+	struct mem_cgroup *old = set_active_memcg(r->memcg);
+	struct folio *folio;
+
+	folio = __filemap_get_folio(r->mapping, idx, FGP_LOCK | FGP_CREAT,
+				    mapping_gfp_mask(r->mapping));
+	set_active_memcg(old);
+	if (IS_ERR(folio))
+		return folio;
+	if (!folio_test_uptodate(folio)) {
+		clear_highpage(folio_page(folio, 0));
+		flush_dcache_folio(folio);
+		folio_mark_uptodate(folio);
+	}
+	return folio;
+}
+
+/*
+ * Batches of locked folios whose ptes are zapped together.
+ */
+struct dt_batch {
+	struct address_space *mapping;
+	pgoff_t first, last;
+	unsigned int nr;
+	u64 protected;
+	struct folio *folios[DT_BATCH];
+};
+
+static void dt_batch_flush(struct dt_batch *b)
+{
+	unsigned int i;
+
+	if (!b->nr)
+		return;
+	unmap_mapping_pages(b->mapping, b->first, b->last - b->first + 1, false);
+	for (i = 0; i < b->nr; i++) {
+		folio_unlock(b->folios[i]);
+		folio_put(b->folios[i]);
+	}
+	b->protected += b->nr;
+	b->nr = 0;
+}
+
+/*
+ * Lock the folio at @idx and queue it for write protection. Returns false if
+ * the page is a hole. Never sleeps on a folio lock while holding others.
+ */
+static bool dt_batch_protect(struct dt_batch *b, pgoff_t idx)
+{
+	struct folio *folio = filemap_get_folio(b->mapping, idx);
+
+	if (IS_ERR(folio))
+		return false;
+	if (!folio_trylock(folio)) {
+		dt_batch_flush(b);
+		folio_lock(folio);
+	}
+	if (unlikely(folio->mapping != b->mapping)) {
+		folio_unlock(folio);
+		folio_put(folio);
+		return false;
+	}
+	if (b->nr && (b->nr == DT_BATCH || idx > b->last + DT_ZAP_GAP))
+		dt_batch_flush(b);
+	if (!b->nr)
+		b->first = idx;
+	b->last = idx;
+	b->folios[b->nr++] = folio;
+	return true;
+}
+
+/* Write-protect every populated page and forget all dirtiness. */
+static void dt_protect_all(struct dt_region *r, struct dt_batch *b)
+{
+	unsigned long w, nwords = BITS_TO_LONGS(r->npages);
+	struct folio_batch fbatch;
+	pgoff_t index = 0;
+	unsigned int i;
+
+	for (w = 0; w < nwords; w++)
+		WRITE_ONCE(r->dirty[w], 0);
+	bitmap_zero(r->summary, BITS_TO_LONGS(nwords) * BITS_PER_LONG);
+	/* Bits are gone before any folio is looked up and locked below. */
+	smp_mb();
+
+	folio_batch_init(&fbatch);
+	while (filemap_get_folios(r->mapping, &index, r->npages - 1, &fbatch)) {
+		for (i = 0; i < folio_batch_count(&fbatch); i++)
+			dt_batch_protect(b, fbatch.folios[i]->index);
+		folio_batch_release(&fbatch);
+		cond_resched();
+	}
+	dt_batch_flush(b);
+}
+
+/* ---- harvest and clear ---- */
+
+struct dt_walk {
+	struct dt_region *r;
+	struct dt_batch batch;
+	bool protect;		/* clear bits and write-protect */
+	const unsigned long *mask;	/* CLEAR: only these pages (kernel copy) */
+	pgoff_t mask_first;
+	/* output of one step */
+	unsigned long *bitmap, *zeromap;	/* bitmap mode */
+	u64 *list;				/* list mode */
+	unsigned int list_nr, list_max;
+	pgoff_t base;				/* page of bit 0 in bitmap */
+	u64 found;
+};
+
+static bool dt_page_present(struct dt_region *r, pgoff_t idx)
+{
+	struct folio *folio = filemap_get_folio(r->mapping, idx);
+
+	if (IS_ERR(folio))
+		return false;
+	folio_put(folio);
+	return true;
+}
+
+/* Handle one dirty page; false when the list is full. */
+static bool dt_walk_page(struct dt_walk *wk, pgoff_t idx)
+{
+	struct dt_region *r = wk->r;
+	bool hole;
+
+	if (wk->list && wk->list_nr == wk->list_max)
+		return false;
+	if (wk->protect) {
+		if (!test_and_clear_bit(idx, r->dirty))
+			return true;
+		hole = !dt_batch_protect(&wk->batch, idx);
+	} else {
+		hole = !dt_page_present(r, idx);
+	}
+	wk->found++;
+	if (wk->list) {
+		wk->list[wk->list_nr++] = idx | (hole ? DIRTYTRACK_PAGE_ZERO : 0);
+	} else if (wk->bitmap) {
+		__set_bit(idx - wk->base, wk->bitmap);
+		if (hole && wk->zeromap)
+			__set_bit(idx - wk->base, wk->zeromap);
+	}
+	return true;
+}
+
+/*
+ * Walk the dirty pages in [*pos, end). Advances *pos to the first page not
+ * handled: @end, or where the list filled up.
+ */
+static void dt_walk_range(struct dt_walk *wk, pgoff_t *pos, pgoff_t end)
+{
+	struct dt_region *r = wk->r;
+	unsigned long w, wend = BIT_WORD(end - 1) + 1;
+
+	for (w = find_next_bit(r->summary, wend, BIT_WORD(*pos)); w < wend;
+	     w = find_next_bit(r->summary, wend, w + 1)) {
+		unsigned long bits = READ_ONCE(r->dirty[w]), b;
+		bool full = false;
+
+		for_each_set_bit(b, &bits, BITS_PER_LONG) {
+			pgoff_t idx = w * BITS_PER_LONG + b;
+
+			if (idx < *pos)
+				continue;
+			if (idx >= end)
+				break;
+			if (wk->mask && !test_bit(idx - wk->mask_first, wk->mask))
+				continue;
+			if (!dt_walk_page(wk, idx)) {
+				*pos = idx;
+				full = true;
+				break;
+			}
+		}
+		if (wk->protect)
+			dt_summary_settle(r, w);
+		if (full)
+			return;
+		cond_resched();
+	}
+	*pos = end;
+}
+
+/* Report pages of a failed copy-out again: a lost report is a lost write. */
+static void dt_walk_undo(struct dt_walk *wk)
+{
+	unsigned long b;
+	unsigned int i;
+
+	if (!wk->protect)
+		return;
+	if (wk->list) {
+		for (i = 0; i < wk->list_nr; i++)
+			dt_mark_dirty(wk->r, wk->list[i] & DIRTYTRACK_PAGE_INDEX_MASK);
+		return;
+	}
+	for_each_set_bit(b, wk->bitmap, DT_STEP)
+		dt_mark_dirty(wk->r, wk->base + b);
+}
+
+static int dt_check_range(struct dt_region *r, u64 first, u64 npages)
+{
+	if (!npages || first >= r->npages || npages > r->npages - first)
+		return -EINVAL;
+	return 0;
+}
+
+static long dt_ioc_harvest(struct dt_region *r, struct dirtytrack_harvest __user *uarg)
+{
+	struct dirtytrack_harvest h;
+	struct dt_walk wk = { .r = r };
+	pgoff_t pos, end;
+	u64 t0 = ktime_get_ns(), ns;
+	bool list;
+	long ret = 0;
+
+	if (copy_from_user(&h, uarg, sizeof(h)))
+		return -EFAULT;
+	if ((h.flags & ~DIRTYTRACK_HARVEST_LIST) || h.reserved ||
+	    h.reserved2[0] || h.reserved2[1])
+		return -EINVAL;
+	h.next_page = 0;
+	h.dirty = 0;
+	if (dt_check_range(r, h.first_page, h.npages))
+		return -EINVAL;
+	list = h.flags & DIRTYTRACK_HARVEST_LIST;
+	if (!h.buf || (list && (h.zero_buf || !h.buf_size || h.buf_size % 8)))
+		return -EINVAL;
+	if (!list && h.buf_size < BITS_TO_LONGS(h.npages) * sizeof(long))
+		return -ENOSPC;
+
+	if (list) {
+		wk.list_max = min_t(u64, h.buf_size / 8, DT_LIST_STEP);
+		wk.list = kmalloc_array(wk.list_max, sizeof(u64), GFP_KERNEL);
+		if (!wk.list)
+			return -ENOMEM;
+	} else {
+		wk.bitmap = bitmap_zalloc(DT_STEP, GFP_KERNEL);
+		wk.zeromap = h.zero_buf ? bitmap_zalloc(DT_STEP, GFP_KERNEL) : NULL;
+		if (!wk.bitmap || (h.zero_buf && !wk.zeromap)) {
+			ret = -ENOMEM;
+			goto out_free;
+		}
+	}
+
+	mutex_lock(&r->lock);
+	if (!r->tracking) {
+		ret = -EINVAL;
+		goto out_unlock;
+	}
+	wk.protect = !r->manual;
+	wk.batch.mapping = r->mapping;
+	pos = h.first_page;
+	end = h.first_page + h.npages;
+	while (pos < end) {
+		pgoff_t from = pos, step_end;
+		u64 found = wk.found;
+		int err = 0;
+
+		if (list) {
+			u64 room = h.buf_size / 8 - h.dirty;
+
+			if (!room)
+				break;
+			wk.list_max = min_t(u64, room, DT_LIST_STEP);
+			wk.list_nr = 0;
+			step_end = end;
+		} else {
+			wk.base = pos;
+			bitmap_zero(wk.bitmap, DT_STEP);
+			if (wk.zeromap)
+				bitmap_zero(wk.zeromap, DT_STEP);
+			step_end = min_t(pgoff_t, end, pos + DT_STEP);
+		}
+		dt_walk_range(&wk, &pos, step_end);
+		/* No folio lock may be held across a user copy. */
+		dt_batch_flush(&wk.batch);
+
+		if (list) {
+			if (copy_to_user(u64_to_user_ptr(h.buf + h.dirty * 8), wk.list,
+					 wk.list_nr * sizeof(u64)))
+				err = -EFAULT;
+		} else {
+			u64 off = (from - h.first_page) / 8;
+			size_t len = BITS_TO_LONGS(step_end - from) * sizeof(long);
+
+			if (copy_to_user(u64_to_user_ptr(h.buf + off), wk.bitmap, len) ||
+			    (wk.zeromap &&
+			     copy_to_user(u64_to_user_ptr(h.zero_buf + off), wk.zeromap, len)))
+				err = -EFAULT;
+		}
+		if (err) {
+			dt_walk_undo(&wk);
+			wk.found = found;
+			pos = from;
+			if (pos == h.first_page)
+				ret = err;
+			break;
+		}
+		h.dirty += wk.found - found;
+	}
+	h.next_page = pos;
+
+	ns = ktime_get_ns() - t0;
+	if (!ret) {
+		atomic64_inc(&r->harvests);
+		atomic64_add(h.dirty, &r->pages_reported);
+	}
+	atomic64_add(ns, &r->harvest_ns);
+	atomic64_add(wk.batch.protected, &r->pages_protected);
+	trace_dirtytrack_harvest(dt_ino(r), h.first_page, h.npages, h.dirty,
+				 wk.batch.protected, ns, false);
+out_unlock:
+	mutex_unlock(&r->lock);
+	if (!ret && copy_to_user(uarg, &h, sizeof(h)))
+		ret = -EFAULT;	/* the pages were reported in the buffer */
+out_free:
+	kfree(wk.list);
+	bitmap_free(wk.bitmap);
+	bitmap_free(wk.zeromap);
+	return ret;
+}
+
+static long dt_ioc_clear(struct dt_region *r, struct dirtytrack_clear __user *uarg)
+{
+	struct dirtytrack_clear c;
+	struct dt_walk wk = { .r = r, .protect = true };
+	unsigned long *mask = NULL;
+	pgoff_t pos, end;
+	u64 t0 = ktime_get_ns(), ns;
+	long ret = 0;
+
+	if (copy_from_user(&c, uarg, sizeof(c)))
+		return -EFAULT;
+	if (c.flags || c.reserved || c.reserved2[0] || c.reserved2[1] || c.cleared)
+		return -EINVAL;
+	if (dt_check_range(r, c.first_page, c.npages))
+		return -EINVAL;
+	if (!c.bitmap != !c.bitmap_size)
+		return -EINVAL;
+	if (c.bitmap) {
+		if (c.bitmap_size < BITS_TO_LONGS(c.npages) * sizeof(long))
+			return -ENOSPC;
+		mask = bitmap_alloc(c.npages, GFP_KERNEL_ACCOUNT);
+		if (!mask)
+			return -ENOMEM;
+		if (copy_from_user(mask, u64_to_user_ptr(c.bitmap),
+				   BITS_TO_LONGS(c.npages) * sizeof(long))) {
+			bitmap_free(mask);
+			return -EFAULT;
+		}
+		wk.mask = mask;
+		wk.mask_first = c.first_page;
+	}
+	mutex_lock(&r->lock);
+	if (!r->tracking) {
+		ret = -EINVAL;
+		goto out_unlock;
+	}
+	wk.batch.mapping = r->mapping;
+	pos = c.first_page;
+	end = c.first_page + c.npages;
+	dt_walk_range(&wk, &pos, end);
+	dt_batch_flush(&wk.batch);
+	c.cleared = wk.found;
+	ns = ktime_get_ns() - t0;
+	atomic64_add(ns, &r->harvest_ns);
+	atomic64_add(wk.batch.protected, &r->pages_protected);
+	trace_dirtytrack_harvest(dt_ino(r), c.first_page, c.npages, c.cleared,
+				 wk.batch.protected, ns, true);
+out_unlock:
+	mutex_unlock(&r->lock);
+	if (!ret && copy_to_user(uarg, &c, sizeof(c)))
+		ret = -EFAULT;
+	bitmap_free(mask);
+	return ret;
+}
+
+static long dt_ioc_track(struct dt_region *r, struct dirtytrack_track __user *uarg,
+			 bool start)
+{
+	struct dirtytrack_track t;
+	struct dt_batch batch = { .mapping = r->mapping };
+	u32 valid = start ? DIRTYTRACK_TRACK_MANUAL_PROTECT : 0;
+
+	if (copy_from_user(&t, uarg, sizeof(t)))
+		return -EFAULT;
+	if ((t.flags & ~valid) || t.reserved || t.reserved2)
+		return -EINVAL;
+
+	mutex_lock(&r->lock);
+	if (start) {
+		/* Restarting is allowed: it forgets what was dirty. */
+		r->manual = t.flags & DIRTYTRACK_TRACK_MANUAL_PROTECT;
+		WRITE_ONCE(r->tracking, true);
+		dt_protect_all(r, &batch);
+		atomic64_add(batch.protected, &r->pages_protected);
+	} else {
+		if (!r->tracking) {
+			mutex_unlock(&r->lock);
+			return -EINVAL;
+		}
+		WRITE_ONCE(r->tracking, false);
+	}
+	trace_dirtytrack_track(dt_ino(r), start, t.flags, r->mapping->nrpages);
+	mutex_unlock(&r->lock);
+	return 0;
+}
+
+static long dt_ioc_stats(struct dt_region *r, struct dirtytrack_stats __user *uarg)
+{
+	struct dirtytrack_stats s = {
+		.size = (u64)r->npages << PAGE_SHIFT,
+		.pages_populated = READ_ONCE(r->mapping->nrpages),
+		.write_faults = atomic64_read(&r->write_faults),
+		.harvests = atomic64_read(&r->harvests),
+		.pages_reported = atomic64_read(&r->pages_reported),
+		.harvest_ns = atomic64_read(&r->harvest_ns),
+		.pages_protected = atomic64_read(&r->pages_protected),
+	};
+
+	if (READ_ONCE(r->tracking))
+		s.state |= DIRTYTRACK_STATE_TRACKING;
+	if (READ_ONCE(r->manual))
+		s.state |= DIRTYTRACK_STATE_MANUAL_PROTECT;
+	return copy_to_user(uarg, &s, sizeof(s)) ? -EFAULT : 0;
+}
+
+static long dt_region_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
+{
+	struct dt_region *r = dt_file_region(file);
+	void __user *uarg = (void __user *)arg;
+
+	switch (cmd) {
+	case DIRTYTRACK_IOC_TRACK_START:
+		return dt_ioc_track(r, uarg, true);
+	case DIRTYTRACK_IOC_TRACK_STOP:
+		return dt_ioc_track(r, uarg, false);
+	case DIRTYTRACK_IOC_HARVEST:
+		return dt_ioc_harvest(r, uarg);
+	case DIRTYTRACK_IOC_CLEAR:
+		return dt_ioc_clear(r, uarg);
+	case DIRTYTRACK_IOC_STATS:
+		return dt_ioc_stats(r, uarg);
+	default:
+		return -ENOTTY;
+	}
+}
+
+/* ---- mappings ---- */
+
+static vm_fault_t dt_fault(struct vm_fault *vmf)
+{
+	struct dt_region *r = dt_file_region(vmf->vma->vm_file);
+	struct folio *folio;
+
+	if (vmf->pgoff >= r->npages)
+		return VM_FAULT_SIGBUS;
+	folio = dt_get_folio(r, vmf->pgoff);
+	if (IS_ERR(folio))
+		return vmf_error(PTR_ERR(folio));
+	vmf->page = folio_file_page(folio, vmf->pgoff);
+	return VM_FAULT_LOCKED;
+}
+
+static vm_fault_t dt_page_mkwrite(struct vm_fault *vmf)
+{
+	struct dt_region *r = dt_file_region(vmf->vma->vm_file);
+	struct folio *folio = page_folio(vmf->page);
+
+	folio_lock(folio);
+	if (folio->mapping != r->mapping) {
+		folio_unlock(folio);
+		return VM_FAULT_NOPAGE;
+	}
+	dt_mark_dirty(r, folio->index);
+	return VM_FAULT_LOCKED;
+}
+
+static const struct vm_operations_struct dt_vm_ops = {
+	.fault		= dt_fault,
+	.map_pages	= filemap_map_pages,
+	.page_mkwrite	= dt_page_mkwrite,
+};
+
+static int dt_mmap(struct file *file, struct vm_area_struct *vma)
+{
+	/* A private mapping would write to copies that are never tracked. */
+	if (!(vma->vm_flags & VM_MAYSHARE))
+		return -EINVAL;
+	file_accessed(file);
+	vma->vm_ops = &dt_vm_ops;
+	return 0;
+}
+
+/* ---- read, write, punch hole ---- */
+
+static ssize_t dt_read_iter(struct kiocb *iocb, struct iov_iter *to)
+{
+	struct dt_region *r = dt_file_region(iocb->ki_filp);
+	loff_t size = (loff_t)r->npages << PAGE_SHIFT;
+	ssize_t done = 0;
+
+	while (iov_iter_count(to) && iocb->ki_pos < size) {
+		pgoff_t idx = iocb->ki_pos >> PAGE_SHIFT;
+		size_t off = offset_in_page(iocb->ki_pos);
+		size_t n = min_t(size_t, PAGE_SIZE - off, iov_iter_count(to));
+		struct folio *folio = filemap_get_folio(r->mapping, idx);
+		size_t got;
+
+		if (IS_ERR(folio)) {
+			got = iov_iter_zero(n, to);
+		} else {
+			got = copy_page_to_iter(folio_page(folio, 0), off, n, to);
+			folio_put(folio);
+		}
+		done += got;
+		iocb->ki_pos += got;
+		if (got < n) {
+			if (!done)
+				return -EFAULT;
+			break;
+		}
+		if (fatal_signal_pending(current))
+			return done ? done : -EINTR;
+		cond_resched();
+	}
+	return done;
+}
+
+static ssize_t dt_write_iter(struct kiocb *iocb, struct iov_iter *from)
+{
+	struct dt_region *r = dt_file_region(iocb->ki_filp);
+	loff_t size = (loff_t)r->npages << PAGE_SHIFT;
+	ssize_t done = 0;
+
+	if (!iov_iter_count(from))
+		return 0;
+	if (iocb->ki_pos >= size)
+		return -ENOSPC;
+	while (iov_iter_count(from) && iocb->ki_pos < size) {
+		pgoff_t idx = iocb->ki_pos >> PAGE_SHIFT;
+		size_t off = offset_in_page(iocb->ki_pos);
+		size_t n = min_t(size_t, PAGE_SIZE - off, iov_iter_count(from));
+		struct folio *folio;
+		size_t got;
+
+		/* Fault the source in first: no fault may happen under the folio lock. */
+		if (fault_in_iov_iter_readable(from, n) == n) {
+			if (!done)
+				return -EFAULT;
+			break;
+		}
+		folio = dt_get_folio(r, idx);
+		if (IS_ERR(folio))
+			return done ? done : PTR_ERR(folio);
+		got = copy_page_from_iter_atomic(folio_page(folio, 0), off, n, from);
+		flush_dcache_folio(folio);
+		if (got)
+			dt_mark_dirty(r, idx);
+		folio_unlock(folio);
+		folio_put(folio);
+		done += got;
+		iocb->ki_pos += got;
+		if (fatal_signal_pending(current))
+			break;
+		cond_resched();
+	}
+	return done;
+}
+
+/* Zero [start, end) within one page, as a tracked write. */
+static void dt_zero_partial(struct dt_region *r, loff_t start, loff_t end)
+{
+	pgoff_t idx = start >> PAGE_SHIFT;
+	struct folio *folio = filemap_lock_folio(r->mapping, idx);
+
+	if (IS_ERR(folio))
+		return;		/* a hole already reads as zero */
+	folio_zero_segment(folio, offset_in_page(start),
+			   offset_in_page(end - 1) + 1);
+	dt_mark_dirty(r, idx);
+	folio_unlock(folio);
+	folio_put(folio);
+}
+
+static long dt_fallocate(struct file *file, int mode, loff_t offset, loff_t len)
+{
+	struct dt_region *r = dt_file_region(file);
+	loff_t size = (loff_t)r->npages << PAGE_SHIFT;
+	loff_t end, pstart, pend;
+	struct folio_batch fbatch;
+	pgoff_t index;
+	unsigned int i;
+
+	if (mode != (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE))
+		return -EOPNOTSUPP;
+	if (offset >= size)
+		return 0;
+	end = min(size, offset + len);
+	pstart = round_up(offset, PAGE_SIZE);
+	pend = round_down(end, PAGE_SIZE);
+
+	mutex_lock(&r->lock);
+	if (pstart > pend) {			/* within one page */
+		dt_zero_partial(r, offset, end);
+		goto out;
+	}
+	if (offset < pstart)
+		dt_zero_partial(r, offset, pstart);
+	if (pend < end)
+		dt_zero_partial(r, pend, end);
+	if (pstart == pend)
+		goto out;
+
+	/* Report every page that held data; holes stay holes. */
+	folio_batch_init(&fbatch);
+	index = pstart >> PAGE_SHIFT;
+	while (filemap_get_folios(r->mapping, &index, (pend >> PAGE_SHIFT) - 1, &fbatch)) {
+		for (i = 0; i < folio_batch_count(&fbatch); i++)
+			dt_mark_dirty(r, fbatch.folios[i]->index);
+		folio_batch_release(&fbatch);
+		cond_resched();
+	}
+	truncate_pagecache_range(file_inode(file), pstart, pend - 1);
+out:
+	mutex_unlock(&r->lock);
+	return 0;
+}
+
+/* ---- lifetime ---- */
+
+static void dt_region_free(struct kref *kref)
+{
+	struct dt_region *r = container_of(kref, struct dt_region, kref);
+
+	/*
+	 * Called from the last ->release, while the file still pins the module:
+	 * free the pages now so that nothing of this module runs at eviction.
+	 */
+	truncate_inode_pages(r->mapping, 0);
+	r->inode->i_private = NULL;
+	mem_cgroup_put(r->memcg);
+	kvfree(r->dirty);
+	kvfree(r->summary);
+	kfree(r);
+}
+
+/* Reopen through /proc/PID/fd/N: the same region. */
+static int dt_region_open(struct inode *inode, struct file *file)
+{
+	struct dt_region *r = inode->i_private;
+
+	if (!r)
+		return -ENOENT;
+	kref_get(&r->kref);
+	file->private_data = r;
+	return 0;
+}
+
+static int dt_region_release(struct inode *inode, struct file *file)
+{
+	kref_put(&dt_file_region(file)->kref, dt_region_free);
+	return 0;
+}
+
+static int dt_setattr(struct mnt_idmap *idmap, struct dentry *dentry,
+		      struct iattr *attr)
+{
+	/* The size is fixed at creation. */
+	if ((attr->ia_valid & ATTR_SIZE) &&
+	    attr->ia_size != i_size_read(d_inode(dentry)))
+		return -EPERM;
+	return simple_setattr(idmap, dentry, attr);
+}
+
+static const struct inode_operations dt_region_iops = {
+	.setattr	= dt_setattr,
+	.getattr	= simple_getattr,
+};
+
+static const struct address_space_operations dt_aops = {
+	.dirty_folio	= noop_dirty_folio,
+	.migrate_folio	= filemap_migrate_folio,
+};
+
+static const struct file_operations dt_region_fops = {
+	.owner		= THIS_MODULE,
+	.open		= dt_region_open,
+	.release	= dt_region_release,
+	.mmap		= dt_mmap,
+	.llseek		= generic_file_llseek,
+	.read_iter	= dt_read_iter,
+	.write_iter	= dt_write_iter,
+	.fallocate	= dt_fallocate,
+	.unlocked_ioctl	= dt_region_ioctl,
+	.compat_ioctl	= compat_ptr_ioctl,
+};
+
+int dt_region_create(const struct dirtytrack_create *args)
+{
+	u64 max = (u64)dt_max_region_mb << 20;
+	unsigned long nwords;
+	struct dt_region *r;
+	struct inode *inode;
+	struct file *file;
+	int fd, ret;
+
+	if (!args->size || !PAGE_ALIGNED(args->size))
+		return -EINVAL;
+	if (args->size > max)
+		return -EFBIG;
+
+	r = kzalloc(sizeof(*r), GFP_KERNEL_ACCOUNT);
+	if (!r)
+		return -ENOMEM;
+	r->npages = args->size >> PAGE_SHIFT;
+	nwords = BITS_TO_LONGS(r->npages);
+	r->dirty = kvcalloc(nwords, sizeof(long), GFP_KERNEL_ACCOUNT);
+	r->summary = kvcalloc(BITS_TO_LONGS(nwords), sizeof(long), GFP_KERNEL_ACCOUNT);
+	if (!r->dirty || !r->summary) {
+		ret = -ENOMEM;
+		goto err_free;
+	}
+	kref_init(&r->kref);
+	mutex_init(&r->lock);
+	r->memcg = get_mem_cgroup_from_mm(current->mm);
+
+	fd = get_unused_fd_flags(O_CLOEXEC);
+	if (fd < 0) {
+		ret = fd;
+		goto err_memcg;
+	}
+	file = anon_inode_create_getfile("[dirtytrack]", &dt_region_fops, r,
+					 O_RDWR, NULL);
+	if (IS_ERR(file)) {
+		ret = PTR_ERR(file);
+		goto err_fd;
+	}
+	file->f_mode |= FMODE_LSEEK | FMODE_PREAD | FMODE_PWRITE;
+
+	inode = file_inode(file);
+	r->inode = inode;
+	r->mapping = inode->i_mapping;
+	inode->i_private = r;
+	inode->i_mode = S_IFREG | 0600;
+	inode->i_op = &dt_region_iops;
+	inode->i_fop = &dt_region_fops;
+	inode->i_mapping->a_ops = &dt_aops;
+	i_size_write(inode, args->size);
+	mapping_set_gfp_mask(inode->i_mapping, GFP_HIGHUSER_MOVABLE);
+	mapping_set_unevictable(inode->i_mapping);
+
+	trace_dirtytrack_create(inode->i_ino, args->size);
+	fd_install(fd, file);
+	return fd;
+
+err_fd:
+	put_unused_fd(fd);
+err_memcg:
+	mem_cgroup_put(r->memcg);
+err_free:
+	kvfree(r->dirty);
+	kvfree(r->summary);
+	kfree(r);
+	return ret;
+}

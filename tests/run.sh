@@ -1,0 +1,79 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# make test: host unit tests, then the VM tests on Debian's 6.12 kernel.
+# Usage: tests/run.sh [all|host|vm]
+# Counts every TAP result line ("ok N", "not ok N") in what the tests wrote,
+# plus one result per VM boot (the boot's dmesg must be clean), and ends with
+# the line "N passed, N failed". Exits non-zero on any failure.
+set -u
+cd "$(dirname "$0")/.."
+what=${1:-all}
+res=out/test-results
+rm -rf "$res"
+mkdir -p "$res"
+pass=0 fail=0 skip=0
+start=$SECONDS
+
+# tally FILE: add a TAP file's results to the totals
+tally() {
+	local p f s
+	p=$(grep -cE '^ok [0-9]+' "$1" | head -n1)
+	s=$(grep -cE '^ok [0-9]+.*# SKIP' "$1" | head -n1)
+	f=$(grep -cE '^not ok [0-9]+' "$1" | head -n1)
+	pass=$((pass + p - s)) skip=$((skip + s)) fail=$((fail + f))
+	printf '%-28s %3d passed, %d failed, %d skipped\n' "$(basename "$1")" $((p - s)) "$f" "$s"
+	[ "$f" = 0 ] || grep -E '^not ok [0-9]+' "$1" | sed 's/^/    /'
+}
+
+# result NAME STATUS: one result line of our own
+result() {
+	if [ "$2" = 0 ]; then
+		pass=$((pass + 1))
+		printf '%-28s ok\n' "$1"
+	else
+		fail=$((fail + 1))
+		printf '%-28s FAILED (exit %s)\n' "$1" "$2"
+	fi
+}
+
+if [ "$what" = all ] || [ "$what" = host ]; then
+	echo "== host tests"
+	for t in out/host/*_test; do
+		"$t" > "$res/host-$(basename "$t").tap" 2>&1
+		tally "$res/host-$(basename "$t").tap"
+	done
+fi
+
+# vmrun NAME CPUS CMD...: one boot; its TAP files land in $res/NAME/
+vmrun() {
+	local name=$1 cpus=$2 rc
+	shift 2
+	mkdir -p "$res/$name"
+	DT_VM_QUIET=1 bash tests/vm/run.sh -c "$cpus" -o "$PWD/$res/$name" \
+		-m kmod/dirtytrack.ko -- "$@" > "$res/$name.log" 2>&1
+	rc=$?
+	for f in "$res/$name"/*.tap; do
+		[ -e "$f" ] && tally "$f"
+	done
+	# The boot itself: the harness fails it on a splat, a hang or a bad exit.
+	result "vm:$name" $rc
+	[ $rc = 0 ] || tail -n 25 "$res/$name.log" | sed 's/^/    /'
+}
+
+if [ "$what" = all ] || [ "$what" = vm ]; then
+	echo "== VM tests ($(basename "$(readlink -f "${DT_CACHE:-$HOME/.cache/dirtytrack}/current")"))"
+	vmrun smp2 2 bash tests/vm/guest-tests.sh
+	vmrun smp1-race 1 bash tests/vm/guest-tests.sh out/tests/race_test
+	echo "== VM harness self-test (splats must fail a run)"
+	bash tests/vm/selftest.sh > "$res/vm-selftest.tap" 2>&1
+	tally "$res/vm-selftest.tap"
+fi
+
+echo "== $((SECONDS - start)) s; results in $res/"
+if [ $skip -gt 0 ]; then
+	echo "$pass passed, $fail failed, $skip skipped"
+else
+	echo "$pass passed, $fail failed"
+fi
+[ $fail = 0 ]

@@ -1,0 +1,62 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * dt_splat: a test-only module that provokes a kernel splat at load time, to
+ * prove that the checks of tests/vm/run.sh fire. Not part of dirtytrack.
+ *
+ *   insmod dt_splat.ko mode=warn      WARN_ON(1) (panics with panic_on_warn=1)
+ *   insmod dt_splat.ko mode=redzone   writes one byte past a kmalloc(32) object
+ *                                     and frees it: slub_debug=Z reports
+ *                                     "Right Redzone overwritten" at kfree
+ *
+ * Loading returns 0 in both cases (and with no or an unknown mode, after a
+ * message), so that the harness, not insmod, has to notice the damage.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/bug.h>
+#include <linux/compiler.h>
+#include <linux/init.h>
+#include <linux/module.h>
+#include <linux/moduleparam.h>
+#include <linux/slab.h>
+#include <linux/string.h>
+
+static char *mode = "";
+module_param(mode, charp, 0444);
+MODULE_PARM_DESC(mode, "splat to provoke at load: warn or redzone");
+
+static void splat_redzone(void)
+{
+	size_t size = 32;
+	u8 *p = kmalloc(size, GFP_KERNEL);
+
+	if (!p)
+		return;
+	/* Hide the size and the pointer, so the compiler cannot see the overflow. */
+	OPTIMIZER_HIDE_VAR(size);
+	OPTIMIZER_HIDE_VAR(p);
+	((volatile u8 *)p)[size] = 0x5a;
+	kfree(p);
+}
+
+static int __init splat_init(void)
+{
+	pr_info("mode=%s\n", mode);
+	if (!strcmp(mode, "warn"))
+		WARN_ON(1);
+	else if (!strcmp(mode, "redzone"))
+		splat_redzone();
+	else
+		pr_info("unknown mode, no splat\n");
+	return 0;
+}
+
+static void __exit splat_exit(void)
+{
+}
+
+module_init(splat_init);
+module_exit(splat_exit);
+
+MODULE_DESCRIPTION("Test-only module that provokes kernel splats");
+MODULE_LICENSE("GPL");

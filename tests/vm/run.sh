@@ -1,0 +1,456 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Boot Debian's 6.12 kernel in QEMU and run one command in it, on the host's
+# root file system (read-only over 9p). Run with --help for the manual.
+set -euo pipefail
+
+prog=vm-run
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
+self=$here/run.sh
+init_script=$here/init.sh
+
+usage() {
+	cat <<'EOF'
+NAME
+    tests/vm/run.sh - run one command in a QEMU guest booted with Debian's 6.12 kernel
+
+SYNOPSIS
+    tests/vm/run.sh [-m 'MODULE.ko [PARAM=VALUE]...']... [-o OUTDIR] [-t TIMEOUT_SECONDS]
+                    [-c CPUS] [-M MEM_MB] [--] CMD [ARGS...]
+    tests/vm/run.sh -h|--help
+
+DESCRIPTION
+    Boots $DT_CACHE/$KREL/image/boot/vmlinuz-$KREL (fetched by 'make deps', i.e.
+    scripts/deps.sh) in qemu-system-x86_64 under TCG with a small busybox
+    initramfs, which it builds and caches as $DT_CACHE/$KREL/vm-initramfs.cpio.gz
+    (rebuilt when run.sh, init.sh or modules.dep is newer). The guest mounts the
+    host's / read-only over 9p and chroots into it, so host programs (bash,
+    python3, bpftool, the project's build output) run unchanged. Writable there:
+    tmpfs on /tmp, /var/tmp, /run and /dev/shm, and OUTDIR, which is shared
+    read-write at the same absolute path as on the host.
+
+    In the guest, each -m module is loaded with insmod in the order given, then
+    CMD runs in the caller's working directory (kept visible even when it lies
+    under /tmp) with stdin from /dev/null and its output on the serial console.
+    Then the modules are unloaded in reverse order with rmmod, and the guest
+    writes OUTDIR/rc, OUTDIR/dmesg and OUTDIR/tainted and powers off.
+
+    The kernel command line always includes
+        console=ttyS0 quiet panic=-1 kfence.sample_interval=100 slub_debug=FZPU
+        page_poison=1 panic_on_warn=1
+    so that a WARN, an oops or a panic ends the guest at once (qemu runs with
+    -no-reboot), and slab corruption is reported.
+
+    The run fails if the guest hangs, crashes or panics, if an insmod or rmmod
+    fails, if dmesg or the console shows a kernel splat (WARNING:, BUG:, Oops,
+    KFENCE, slub "BUG kmalloc-..." reports, list corruption, UBSAN, Call Trace,
+    refcount_t:, hung tasks, soft lockups, RCU stalls, ...), or if the kernel
+    carries any taint other than O (out-of-tree module) and E (unsigned
+    module). Offending lines are printed. A one-line summary ends the output.
+
+OPTIONS
+    -m 'MODULE.ko [ARGS...]'
+           Load MODULE.ko (uncompressed, built for $KREL) before running CMD,
+           with insmod ARGS (module parameters). The argument is split on
+           white space. Repeatable; modules load in order and unload in
+           reverse. The file is copied into OUTDIR/.vm/modules first, so it
+           may live anywhere on the host.
+    -o OUTDIR
+           Directory for the results (created if missing; results of an
+           earlier run in it are removed). Default: a new mktemp -d directory
+           under /tmp, whose path is printed.
+    -t TIMEOUT_SECONDS
+           Kill qemu after this many seconds (default $DT_VM_TIMEOUT or 600).
+    -c CPUS
+           Guest CPUs (default $DT_VM_SMP or 2).
+    -M MEM_MB
+           Guest memory in MiB (default $DT_VM_MEM or 2048).
+    -h, --help
+           Print this text.
+    --     End of options; CMD follows (needed if CMD starts with '-').
+
+GUEST ENVIRONMENT
+    CMD gets a clean environment: PATH (the caller's, then /usr/local/sbin,
+    /usr/local/bin, /usr/sbin, /usr/bin, /sbin, /bin), HOME (the caller's, read-
+    only in the guest), TERM=dumb, DT_OUT=OUTDIR (absolute), DT_CACHE, KREL,
+    DT_VM=1, and the caller's DT_*, CI, LANG, LC_ALL and TZ variables.
+    Paths under /tmp, /var/tmp and /run are hidden by the guest's tmpfs,
+    except the working directory and OUTDIR: pass files through OUTDIR.
+
+ENVIRONMENT
+    DT_CACHE       cache of scripts/deps.sh (default ~/.cache/dirtytrack)
+    KREL           kernel release (default: the target of $DT_CACHE/current)
+    DT_ACCEL       tcg (default) or kvm (which does not boot stock kernels on
+                   every machine)
+    DT_VM_SMP      default for -c        DT_VM_MEM      default for -M
+    DT_VM_TIMEOUT  default for -t        DT_VM_QUIET    if non-empty, do not
+                   echo the guest console to stdout (it is always saved)
+
+FILES (in OUTDIR)
+    console.log    the serial console (kernel messages of level warning and
+                   worse, and CMD's output)
+    rc             CMD's exit status       dmesg    the kernel log at the end
+    tainted        /proc/sys/kernel/tainted at the end
+    .vm/           what run.sh passed to the guest (env, job.sh, modules)
+
+EXIT STATUS
+    CMD's exit status if the run was clean; otherwise
+    2      bad usage or missing prerequisites (nothing was booted)
+    124    the guest did not finish within the timeout (qemu was killed)
+    125    the guest did not complete: crash or panic (no OUTDIR/rc), qemu
+           failure, or an insmod, rmmod or chdir failure in the guest
+    126    a kernel splat or a bad taint (even if CMD succeeded)
+
+EXAMPLES
+    tests/vm/run.sh -- uname -r
+    tests/vm/run.sh -m 'kmod/dirtytrack.ko debug=1' -o out -- python3 tests/foo.py
+    DT_VM_QUIET=1 tests/vm/run.sh -t 120 -c 4 -- sh -c 'cat /proc/cpuinfo > "$DT_OUT/cpuinfo"'
+EOF
+}
+
+tmp_root=''
+trap 'rm -rf "$tmp_root"' EXIT
+
+say() { printf '%s: %s\n' "$prog" "$*"; }
+die() { printf '%s: error: %s\n' "$prog" "$*" >&2; exit 2; }
+usage_error() {
+	printf '%s: %s\n' "$prog" "$*" >&2
+	printf "Usage: tests/vm/run.sh [-m 'MODULE.ko [ARGS]']... [-o OUTDIR] [-t SECONDS] [-c CPUS] [-M MEM_MB] -- CMD [ARGS...]\n" >&2
+	printf "Try 'tests/vm/run.sh --help' for more information.\n" >&2
+	exit 2
+}
+positive() {	# positive NAME VALUE
+	[[ $2 =~ ^[1-9][0-9]*$ ]] || usage_error "$1 must be a positive integer, not '$2'"
+}
+
+# ---------------------------------------------------------------- arguments
+
+modules=()
+outdir=''
+timeout_s=${DT_VM_TIMEOUT:-600}
+cpus=${DT_VM_SMP:-2}
+mem=${DT_VM_MEM:-2048}
+accel=${DT_ACCEL:-tcg}
+
+while [ $# -gt 0 ]; do
+	case $1 in
+	-h | --help) usage; exit 0 ;;
+	-m | -o | -t | -c | -M)
+		[ $# -ge 2 ] || usage_error "option $1 needs an argument"
+		case $1 in
+		-m) modules+=("$2") ;;
+		-o) outdir=$2 ;;
+		-t) timeout_s=$2 ;;
+		-c) cpus=$2 ;;
+		-M) mem=$2 ;;
+		esac
+		shift 2
+		;;
+	--) shift; break ;;
+	-*) usage_error "unknown option '$1'" ;;
+	*) break ;;
+	esac
+done
+[ $# -gt 0 ] || usage_error "no command given"
+positive "timeout (-t, DT_VM_TIMEOUT)" "$timeout_s"
+positive "CPUs (-c, DT_VM_SMP)" "$cpus"
+positive "memory (-M, DT_VM_MEM)" "$mem"
+case $accel in
+tcg) accel_args=(-accel "tcg,thread=multi" -cpu max); accel_name=TCG ;;
+kvm) accel_args=(-accel kvm -cpu host); accel_name=KVM ;;
+*) usage_error "DT_ACCEL must be tcg or kvm, not '$accel'" ;;
+esac
+
+# ------------------------------------------------------------ prerequisites
+
+cache=${DT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/dirtytrack}
+if [ -z "${KREL:-}" ]; then
+	KREL=$(readlink "$cache/current" 2>/dev/null) ||
+		die "no kernel in $cache ($cache/current missing): run 'make deps'"
+	KREL=${KREL##*/}
+fi
+kdir=$cache/$KREL
+vmlinuz=$kdir/image/boot/vmlinuz-$KREL
+moddir=$kdir/image/lib/modules/$KREL
+[ -f "$vmlinuz" ] || die "vmlinuz missing: $vmlinuz: run 'make deps'"
+[ -d "$moddir/kernel" ] || die "kernel modules missing: $moddir: run 'make deps'"
+[ -f "$init_script" ] || die "$init_script missing"
+for tool in qemu-system-x86_64 busybox cpio gzip xz timeout modinfo; do
+	command -v "$tool" >/dev/null || die "$tool not found: run 'make deps'"
+done
+busybox=$(command -v busybox)
+if ldd "$busybox" >/dev/null 2>&1; then
+	die "$busybox is dynamically linked; the initramfs needs busybox-static"
+fi
+
+# ---------------------------------------------------------------- initramfs
+
+# Set closure to the modules.dep paths of the named modules and of all they
+# depend on, dependencies first.
+module_closure() {
+	local -A deps_of=() path_of=() seen=()
+	local line path name
+	closure=()
+	while IFS= read -r line; do
+		path=${line%%:*}
+		name=${path##*/}
+		name=${name%%.ko*}
+		path_of[${name//-/_}]=$path
+		deps_of[$path]=${line#*:}
+	done <"$moddir/modules.dep"
+
+	visit() {
+		local p=$1 d
+		[ -z "${seen[$p]:-}" ] || return 0
+		seen[$p]=1
+		for d in ${deps_of[$p]}; do visit "$d"; done
+		closure+=("$p")
+	}
+	for name; do
+		path=${path_of[${name//-/_}]:-}
+		[ -n "$path" ] || die "module $name not found in $moddir/modules.dep"
+		visit "$path"
+	done
+}
+
+build_initramfs() {	# build_initramfs OUTPUT
+	local root i=0 path base
+	module_closure netfs 9pnet 9pnet_virtio 9p
+	root=$(mktemp -d)
+	tmp_root=$root		# removed on exit
+	mkdir -p "$root"/{bin,dev,proc,sys,mnt,dtout,cwd,modules}
+	cp "$busybox" "$root/bin/busybox"
+	for a in $("$busybox" --list); do
+		[ "$a" = busybox ] || ln -s busybox "$root/bin/$a"
+	done
+	for path in "${closure[@]}"; do
+		i=$((i + 1))
+		base=${path##*/}
+		base=${base%%.ko*}
+		case $path in
+		*.ko.xz) xz -dc "$moddir/$path" ;;
+		*.ko.zst) zstd -qdc "$moddir/$path" ;;
+		*.ko.gz) gzip -dc "$moddir/$path" ;;
+		*) cat "$moddir/$path" ;;
+		esac >"$root/modules/$(printf '%02d' $i)-$base.ko"
+	done
+	install -m 755 "$init_script" "$root/init"
+	(cd "$root" && find . -print0 | LC_ALL=C sort -z |
+		cpio --null --quiet -o -H newc -R 0:0 | gzip -9n) >"$1.tmp.$$"
+	mv -f "$1.tmp.$$" "$1"
+	rm -rf "$root"
+}
+
+if [ ! -f "$moddir/modules.dep" ]; then
+	command -v depmod >/dev/null || die "depmod not found (kmod): run 'make deps'"
+	say "generating $moddir/modules.dep (once)"
+	depmod -b "$kdir/image" "$KREL" || die "depmod failed"
+fi
+initramfs=$kdir/vm-initramfs.cpio.gz
+if [ ! -f "$initramfs" ] || [ "$self" -nt "$initramfs" ] ||
+	[ "$init_script" -nt "$initramfs" ] || [ "$moddir/modules.dep" -nt "$initramfs" ]; then
+	say "building $initramfs"
+	build_initramfs "$initramfs"
+fi
+
+# ------------------------------------------------------------------- OUTDIR
+
+if [ -n "$outdir" ]; then
+	mkdir -p -- "$outdir" || die "cannot create $outdir"
+else
+	outdir=$(mktemp -d /tmp/vm-run.XXXXXX)
+	say "output in $outdir"
+fi
+outdir=$(cd -- "$outdir" && pwd -P)
+cwd=$(pwd -P)
+case $outdir$cwd in
+*$'\n'*) die "OUTDIR and the working directory must not contain newlines" ;;
+esac
+rm -rf -- "$outdir/.vm" "$outdir/rc" "$outdir/dmesg" "$outdir/tainted" "$outdir/console.log"
+mkdir -p "$outdir/.vm/modules"
+printf 'OUTDIR=%s\nCWD=%s\n' "$outdir" "$cwd" >"$outdir/.vm/env"
+
+# Stage the modules: check them on the host, where errors are cheap.
+mod_files=() mod_names=() mod_args=()
+for spec in "${modules[@]}"; do
+	read -ra words <<<"$spec"
+	[ ${#words[@]} -gt 0 ] || usage_error "-m needs a module file"
+	file=${words[0]}
+	[ -f "$file" ] || die "module not found: $file"
+	vermagic=$(modinfo -F vermagic "$file" 2>/dev/null) || die "not a kernel module: $file"
+	[ "${vermagic%% *}" = "$KREL" ] ||
+		die "$file is built for '${vermagic%% *}', not $KREL"
+	name=$(modinfo -F name "$file" 2>/dev/null) || true
+	if [ -z "$name" ]; then name=${file##*/}; name=${name%%.ko*}; fi
+	staged=$outdir/.vm/modules/$((${#mod_files[@]} + 1))-${file##*/}
+	cp -- "$file" "$staged"
+	mod_files+=("$staged")
+	mod_names+=("$name")
+	mod_args+=("${words[*]:1}")
+done
+
+print_array() {	# print_array NAME VALUE...: a bash array assignment
+	printf '%s=(' "$1"
+	shift
+	[ $# -eq 0 ] || printf ' %q' "$@"
+	printf ' )\n'
+}
+
+# The job the guest runs, chrooted into the host root, with the host's bash.
+guest_path=$PATH
+for d in /usr/local/sbin /usr/local/bin /usr/sbin /usr/bin /sbin /bin; do
+	case :$guest_path: in *:"$d":*) ;; *) guest_path=$guest_path:$d ;; esac
+done
+{
+	echo '#!/bin/bash'
+	echo "# Written by tests/vm/run.sh; run by the guest's /init, chrooted into the host's root."
+	printf 'export %s=%q\n' DT_OUT "$outdir" DT_CACHE "$cache" KREL "$KREL" \
+		PATH "$guest_path" HOME "$HOME" TERM dumb DT_VM 1
+	while IFS= read -r var; do
+		case $var in
+		DT_OUT | DT_CACHE | DT_VM) ;;
+		DT_* | CI | LANG | LC_ALL | TZ) printf 'export %s=%q\n' "$var" "${!var}" ;;
+		esac
+	done < <(compgen -e)
+	printf 'cwd=%q\n' "$cwd"
+	print_array cmd "$@"
+	print_array mod_files "${mod_files[@]}"
+	print_array mod_names "${mod_names[@]}"
+	print_array mod_args "${mod_args[@]}"
+	cat <<'EOF'
+
+error() {
+	echo "vm-run: guest: $*" | tee -a "$DT_OUT/.vm/errors" >&2
+}
+
+loaded=()
+for i in "${!mod_files[@]}"; do
+	read -ra args <<<"${mod_args[i]}"
+	if insmod "${mod_files[i]}" "${args[@]}"; then
+		loaded+=("${mod_names[i]}")
+	else
+		error "insmod ${mod_names[i]} ${mod_args[i]} failed (exit $?)"
+		break
+	fi
+done
+
+if [ ${#loaded[@]} -eq ${#mod_files[@]} ]; then
+	if cd "$cwd"; then
+		"${cmd[@]}" </dev/null
+		rc=$?
+	else
+		error "cannot cd to $cwd"
+	fi
+fi
+
+for ((i = ${#loaded[@]} - 1; i >= 0; i--)); do
+	rmmod "${loaded[i]}" || error "rmmod ${loaded[i]} failed (exit $?)"
+done
+
+if [ -n "${rc:-}" ]; then
+	echo "$rc" >"$DT_OUT/rc"
+	exit "$rc"
+fi
+exit 125
+EOF
+} >"$outdir/.vm/job.sh"
+
+# --------------------------------------------------------------------- boot
+
+cmdline="console=ttyS0 quiet panic=-1 kfence.sample_interval=100 slub_debug=FZPU"
+cmdline+=" page_poison=1 panic_on_warn=1"
+cmdline+=" panic_print=0x20"	# on panic, replay the whole kernel log on the console
+qemu=(qemu-system-x86_64 "${accel_args[@]}" -smp "$cpus" -m "$mem"
+	-nographic -no-reboot -nic none
+	-kernel "$vmlinuz" -initrd "$initramfs" -append "$cmdline"
+	-virtfs "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap"
+	-virtfs "local,path=${outdir//,/,,},mount_tag=dtout,security_model=none")
+
+console=$outdir/console.log
+start=${EPOCHREALTIME/[.,]/}
+set +e
+# No stdin (CI has none, and qemu must not grab a terminal). The console is
+# saved without the CRs of the serial line and the escapes of the firmware.
+timeout --foreground -k 10 "$timeout_s" "${qemu[@]}" </dev/null 2>&1 |
+	sed -u -e 's/\r$//' -e 's/\x1bc/\n/g' -e 's/\x1b\([[(][0-9;?]*\)\?[a-zA-Z]//g' |
+	if [ -n "${DT_VM_QUIET:-}" ]; then cat >"$console"; else tee "$console"; fi
+qemu_status=${PIPESTATUS[0]}
+set -e
+elapsed_us=$((${EPOCHREALTIME/[.,]/} - start))
+elapsed=$((elapsed_us / 1000000)).$((elapsed_us / 100000 % 10))
+
+# ------------------------------------------------------------------ verdict
+
+splat_re='WARNING:|BUG:|BUG |kernel BUG|Oops|KFENCE|general protection fault'
+splat_re+='|Kernel panic|list_add corruption|list_del corruption|UBSAN|Call Trace'
+splat_re+='|^(\[ *[0-9]+\.[0-9]+\] )?={5,}$|Poison overwritten|Redzone|Object padding'
+splat_re+='|refcount_t:|hung_task|INFO: task .* blocked for more than|soft lockup'
+splat_re+='|hard LOCKUP|self-detected stall|INFO: rcu|detected stalls on CPUs'
+kmsg_re='\[ *[0-9]+\.[0-9]+\] '	# a kernel message on the console
+
+# Print the splat lines of OUTDIR/dmesg, then those of the console (kernel
+# messages only, not CMD's output) that dmesg lacks, each once: after a panic
+# the console has the live messages and the replay of the whole log.
+find_splats() {
+	{
+		[ ! -f "$outdir/dmesg" ] || grep -aE -- "$splat_re" "$outdir/dmesg"
+		grep -aE -- "$kmsg_re" "$console" | grep -aE -- "$splat_re"
+	} | awk '!seen[$0]++' || true
+}
+
+taint_letters() {	# taint_letters MASK
+	local flags=PFSRMBUDAWCIOELKXTN i out=''
+	for ((i = 0; i < ${#flags}; i++)); do
+		(($1 >> i & 1)) && out+=${flags:i:1}
+	done
+	printf '%s' "${out:-?}"
+}
+
+console_tail() {
+	echo "--- last 40 lines of $console ---"
+	tail -n 40 "$console"
+	echo "---"
+}
+
+finish() {	# finish STATUS MESSAGE
+	say "$2 ($cpus CPUs, $accel_name, $elapsed s)"
+	[ "$1" -eq 0 ] || say "results in $outdir"
+	exit "$1"
+}
+
+if [ "$qemu_status" -eq 124 ] || [ "$qemu_status" -eq 137 ]; then
+	console_tail
+	finish 124 "FAIL: guest timed out after $timeout_s s, qemu killed"
+fi
+splats=$(find_splats | head -n 60)
+if [ ! -f "$outdir/rc" ] && [ ! -s "$outdir/.vm/errors" ]; then
+	[ -z "$splats" ] || printf '%s\n' "kernel splat on the console:" "$splats"
+	console_tail
+	if [ "$qemu_status" -ne 0 ]; then
+		finish 125 "FAIL: qemu exited with status $qemu_status"
+	fi
+	panic=$(grep -aoE -m1 'Kernel panic - not syncing: .*' "$console" || true)
+	[ -z "$panic" ] || finish 125 "FAIL: kernel panic (${panic#Kernel panic - not syncing: })"
+	finish 125 "FAIL: guest did not finish (no rc: kernel crash or panic?)"
+fi
+
+rc=$(cat "$outdir/rc" 2>/dev/null || echo none)
+what="command exit $rc"
+[ -f "$outdir/rc" ] || what="command not run"
+if [ -n "$splats" ]; then
+	printf '%s\n' "kernel splat (see $outdir/dmesg):" "$splats"
+	finish 126 "FAIL: $what, but kernel splat in dmesg"
+fi
+tainted=$(cat "$outdir/tainted" 2>/dev/null || echo missing)
+[[ $tainted =~ ^[0-9]+$ ]] || finish 125 "FAIL: $what, no taint value ($tainted)"
+if ((tainted & ~(1 << 12 | 1 << 13))); then
+	finish 126 "FAIL: $what, but kernel tainted $tainted ($(taint_letters "$tainted"))"
+fi
+if [ -s "$outdir/.vm/errors" ]; then
+	cat "$outdir/.vm/errors"
+	finish 125 "FAIL: $what, but the guest harness failed (see above)"
+fi
+clean="dmesg clean"
+[ "$tainted" -eq 0 ] || clean+=", taint $(taint_letters "$tainted")"
+finish "$rc" "$what, $clean"
