@@ -25,14 +25,24 @@ HDRS := include/uapi/linux/dirtytrack.h $(wildcard userspace/include/*.h)
 
 VM_TESTS := $(patsubst tests/kselftest/%.c,$(O)/tests/%,$(wildcard tests/kselftest/*.c))
 HOST_TESTS := $(patsubst tests/host/%.c,$(O)/host/%,$(wildcard tests/host/*.c))
+TOOLS := $(patsubst userspace/tools/%.c,$(O)/tools/%,$(wildcard userspace/tools/*.c))
 TEST_TOOLS := $(patsubst tests/tools/%.c,$(O)/tests/%,$(wildcard tests/tools/*.c))
 
-KMOD := kmod/dirtytrack.ko
+KMOD := dirtytrack.ko
 
-.PHONY: all module userspace tests deps check checkpatch sparse test test-host \
+
+.PHONY: ensure-deps all bpf module userspace tests deps check checkpatch sparse test test-host \
 	test-vm vm-run install modules_install headers_install clean help need-kdir
 
-all: module userspace tests
+all: module userspace bpf tests
+
+# Every build target first installs what is missing (quietly when nothing is).
+module userspace bpf tests $(LIB_OBJS) check checkpatch sparse: | ensure-deps
+ensure-deps:
+	@bash scripts/deps.sh --quiet
+
+print-krel:
+	@echo $(KREL)
 
 help:
 	@echo 'make [all]          build the module (Kbuild, W=1), the library, tools and tests'
@@ -54,7 +64,26 @@ deps:
 module: need-kdir
 	$(MAKE) -C $(KDIR) M=$(CURDIR) W=1 modules
 
-userspace: $(LIB)
+userspace: $(LIB) $(TOOLS)
+
+# eBPF: vmlinux.h from the headers' BTF, CO-RE objects, bpftool skeletons.
+BPF_OUT := $(O)/bpf
+BPF_PROGS := $(patsubst bpf/%.bpf.c,%,$(wildcard bpf/*.bpf.c))
+bpf: $(patsubst %,$(BPF_OUT)/%.skel.h,$(BPF_PROGS))
+
+$(BPF_OUT)/vmlinux.h: | need-kdir
+	@mkdir -p $(dir $@)
+	bpftool btf dump file $(KDIR)/vmlinux format c > $@.tmp && mv $@.tmp $@
+
+$(BPF_OUT)/%.bpf.o: bpf/%.bpf.c $(BPF_OUT)/vmlinux.h $(wildcard bpf/*.h)
+	clang -g -O2 -target bpf -D__TARGET_ARCH_x86 -Wall -Werror -I$(BPF_OUT) -Ibpf -c -o $@ $<
+
+$(BPF_OUT)/%.skel.h: $(BPF_OUT)/%.bpf.o
+	bpftool gen skeleton $< > $@.tmp && mv $@.tmp $@
+
+$(O)/tools/dt-stat: userspace/tools/dt-stat.c $(BPF_OUT)/dtstat.skel.h bpf/dtstat.h
+	@mkdir -p $(dir $@)
+	$(CC) $(UCFLAGS) -I$(BPF_OUT) -Ibpf -o $@ $< -lbpf -lelf -lz
 
 $(O)/lib/%.o: userspace/lib/%.c $(HDRS)
 	@mkdir -p $(dir $@)
@@ -108,9 +137,12 @@ test-vm: all
 vm-run: module
 	bash tests/vm/run.sh -m $(KMOD) -- $(or $(CMD),$(error CMD= is required, e.g. make vm-run CMD='cat /proc/modules'))
 
-modules_install: need-kdir
-	$(MAKE) -C $(KDIR) M=$(CURDIR) INSTALL_MOD_DIR=extra \
+# Debian's headers carry neither the signing key nor System.map: install
+# unsigned (sign with your MOK if Secure Boot needs it) and run depmod here.
+modules_install: module
+	$(MAKE) -C $(KDIR) M=$(CURDIR) INSTALL_MOD_DIR=extra CONFIG_MODULE_SIG_ALL= \
 		$(if $(INSTALL_MOD_PATH),INSTALL_MOD_PATH=$(INSTALL_MOD_PATH)) modules_install
+	depmod -a $(if $(INSTALL_MOD_PATH),-b $(INSTALL_MOD_PATH)) $(KREL)
 
 headers_install:
 	install -D -m 0644 include/uapi/linux/dirtytrack.h \

@@ -76,7 +76,17 @@ static struct miscdevice dt_miscdev = {
 
 static int __init dt_init(void)
 {
-	int ret = misc_register(&dt_miscdev);
+	int ret;
+
+	/* The uapi is fixed-size and identical for 32- and 64-bit callers. */
+	BUILD_BUG_ON(sizeof(struct dirtytrack_api) != 16);
+	BUILD_BUG_ON(sizeof(struct dirtytrack_create) != 32);
+	BUILD_BUG_ON(sizeof(struct dirtytrack_track) != 16);
+	BUILD_BUG_ON(sizeof(struct dirtytrack_harvest) != 80);
+	BUILD_BUG_ON(sizeof(struct dirtytrack_clear) != 64);
+	BUILD_BUG_ON(sizeof(struct dirtytrack_stats) != 96);
+
+	ret = misc_register(&dt_miscdev);
 
 	if (ret)
 		pr_err("cannot register /dev/dirtytrack: %d\n", ret);

@@ -325,6 +325,9 @@ static long dt_ioc_harvest(struct dt_region *r, struct dirtytrack_harvest __user
 		return -EINVAL;
 	if (!list && h.buf_size < BITS_TO_LONGS(h.npages) * sizeof(long))
 		return -ENOSPC;
+	/* The answer must be deliverable before any page is taken. */
+	if (copy_to_user(uarg, &h, sizeof(h)))
+		return -EFAULT;
 
 	if (list) {
 		wk.list_max = min_t(u64, h.buf_size / 8, DT_LIST_STEP);
@@ -410,7 +413,7 @@ static long dt_ioc_harvest(struct dt_region *r, struct dirtytrack_harvest __user
 out_unlock:
 	mutex_unlock(&r->lock);
 	if (!ret && copy_to_user(uarg, &h, sizeof(h)))
-		ret = -EFAULT;	/* the pages were reported in the buffer */
+		ret = -EFAULT;	/* only if the caller unmapped it meanwhile */
 out_free:
 	kfree(wk.list);
 	bitmap_free(wk.bitmap);
@@ -435,6 +438,8 @@ static long dt_ioc_clear(struct dt_region *r, struct dirtytrack_clear __user *ua
 		return -EINVAL;
 	if (!c.bitmap != !c.bitmap_size)
 		return -EINVAL;
+	if (copy_to_user(uarg, &c, sizeof(c)))
+		return -EFAULT;
 	if (c.bitmap) {
 		if (c.bitmap_size < BITS_TO_LONGS(c.npages) * sizeof(long))
 			return -ENOSPC;

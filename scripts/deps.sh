@@ -18,10 +18,12 @@ set -euo pipefail
 CACHE=${DT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/dirtytrack}
 export DEBIAN_FRONTEND=noninteractive
 
-say() { printf 'deps: %s\n' "$*"; }
+quiet=0
+[ "${1:-}" = --quiet ] && quiet=1
+say() { [ $quiet = 1 ] || printf 'deps: %s\n' "$*"; }
 die() { printf 'deps: error: %s\n' "$*" >&2; exit 1; }
 
-[ "$(id -u)" = 0 ] || die "run as root (apt-get install and download need it)"
+need_root() { [ "$(id -u)" = 0 ] || die "$1 is missing: run 'make deps' as root"; }
 
 PKGS=(make gcc gcc-12 libc6-dev qemu-system-x86 busybox-static cpio xz-utils
       clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev sparse pahole
@@ -42,6 +44,8 @@ for p in "${PKGS[@]}"; do
 	[ "$st" = "install ok installed" ] || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
+	need_root "${missing[*]}"
+	quiet=0
 	apt_update
 	say "installing ${missing[*]}"
 	apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null ||
@@ -69,6 +73,8 @@ IMG_DIR="$CACHE/$KREL/image"
 fetch() {	# fetch DEST PKG...: download .debs and unpack them into DEST
 	local dest=$1 tmp
 	shift
+	need_root "$*"
+	quiet=0
 	tmp=$(mktemp -d)
 	chown _apt: "$tmp" 2>/dev/null || true
 	apt_update
@@ -108,6 +114,7 @@ if [ -f "$SRC/tools/testing/selftests/kselftest_harness.h" ] && [ -f "$SRC/scrip
 else
 	tarball=/usr/src/linux-source-6.12.tar.xz
 	[ -f "$tarball" ] || die "$tarball missing"
+	quiet=0
 	srcver=$(dpkg-query -W -f='${Version}' linux-source-6.12)
 	say "extracting kselftest_harness.h and checkpatch.pl from linux-source-6.12 $srcver"
 	rm -rf "$SRC.part" && mkdir -p "$SRC.part"

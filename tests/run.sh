@@ -39,7 +39,7 @@ result() {
 
 if [ "$what" = all ] || [ "$what" = host ]; then
 	echo "== host tests"
-	for t in out/host/*_test; do
+	for t in out/host/*_test tests/host/*_test.sh; do
 		"$t" > "$res/host-$(basename "$t").tap" 2>&1
 		tally "$res/host-$(basename "$t").tap"
 	done
@@ -51,7 +51,7 @@ vmrun() {
 	shift 2
 	mkdir -p "$res/$name"
 	DT_VM_QUIET=1 bash tests/vm/run.sh -c "$cpus" -o "$PWD/$res/$name" \
-		-m kmod/dirtytrack.ko -- "$@" > "$res/$name.log" 2>&1
+		-m dirtytrack.ko -- "$@" > "$res/$name.log" 2>&1
 	rc=$?
 	for f in "$res/$name"/*.tap; do
 		[ -e "$f" ] && tally "$f"
@@ -63,8 +63,12 @@ vmrun() {
 
 if [ "$what" = all ] || [ "$what" = vm ]; then
 	echo "== VM tests ($(basename "$(readlink -f "${DT_CACHE:-$HOME/.cache/dirtytrack}/current")"))"
-	vmrun smp2 2 bash tests/vm/guest-tests.sh
-	vmrun smp1-race 1 bash tests/vm/guest-tests.sh out/tests/race_test
+	# Tests that flip static keys (enabling the memory controller, tracepoints,
+	# attaching eBPF) run on one vCPU: under multi-threaded TCG, code patching
+	# races with the other vCPU and crashes the guest with a stray int3.
+	vmrun smp2 2 bash tests/vm/guest-tests.sh \
+		out/tests/api_test out/tests/region_test out/tests/race_test load_cycles
+	vmrun smp1 1 bash tests/vm/guest-tests.sh out/tests/race_test out/tests/env_test bpf
 	echo "== VM harness self-test (splats must fail a run)"
 	bash tests/vm/selftest.sh > "$res/vm-selftest.tap" 2>&1
 	tally "$res/vm-selftest.tap"

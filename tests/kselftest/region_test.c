@@ -623,7 +623,17 @@ TEST_F(region, harvest_unmapped_buffer_loses_nothing)
 	ASSERT_EQ(0, mprotect(hole, PS, PROT_READ));
 	h = hv(hole);
 	EXPECT_EQ(-EFAULT, dt_xioctl(self->fd, DIRTYTRACK_IOC_HARVEST, &h));
+	/* The argument struct itself read-only: nothing can be answered. */
+	uint64_t out[1];
+	struct dirtytrack_harvest *ro = mmap(NULL, PS, PROT_READ | PROT_WRITE,
+					     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	ASSERT_NE(MAP_FAILED, ro);
+	*ro = hv(out);
+	ASSERT_EQ(0, mprotect(ro, PS, PROT_READ));
+	EXPECT_EQ(-EFAULT, dt_xioctl(self->fd, DIRTYTRACK_IOC_HARVEST, ro));
 	EXPECT_EQ(BIT(9) | BIT(60), harvest64(self->fd));
+	munmap(ro, PS);
 	munmap(hole, PS);
 }
 

@@ -7,6 +7,8 @@
  *   insmod dt_splat.ko mode=redzone   writes one byte past a kmalloc(32) object
  *                                     and frees it: slub_debug=Z reports
  *                                     "Right Redzone overwritten" at kfree
+ *                                     (and WARNs, in 6.12), or KFENCE does if
+ *                                     it sampled the allocation
  *
  * Loading returns 0 in both cases (and with no or an unknown mode, after a
  * message), so that the harness, not insmod, has to notice the damage.
@@ -32,10 +34,13 @@ static void splat_redzone(void)
 
 	if (!p)
 		return;
-	/* Hide the size and the pointer, so the compiler cannot see the overflow. */
+	/*
+	 * Hide the size and the pointer, so that the compiler can neither object
+	 * to the overflow nor drop it; WRITE_ONCE makes it a volatile store.
+	 */
 	OPTIMIZER_HIDE_VAR(size);
 	OPTIMIZER_HIDE_VAR(p);
-	((volatile u8 *)p)[size] = 0x5a;
+	WRITE_ONCE(p[size], 0x5a);
 	kfree(p);
 }
 

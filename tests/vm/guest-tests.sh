@@ -1,28 +1,25 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# Runs in the test VM (tests/vm/run.sh) with dirtytrack.ko loaded: every
-# kselftest under out/tests (or those named), each writing TAP to
-# $DT_OUT/NAME.tap, then the module load/unload checks.
+# Runs in the test VM (tests/vm/run.sh) with dirtytrack.ko loaded. Each
+# argument is a kselftest binary, run with its TAP written to
+# $DT_OUT/NAME.tap, or one of the scripted checks:
+#   load_cycles   unload/load the module 100 times, unload while in use
+#   bpf           dt-stat's eBPF counters against a known workload
 # Exit status: 0 if everything passed.
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 out=${DT_OUT:?DT_OUT must be set by tests/vm/run.sh}
 status=0
 
-if [ $# -gt 0 ]; then
-	tests=("$@")
-else
-	tests=("$top"/out/tests/*_test)
-fi
-for t in "${tests[@]}"; do
-	name=$(basename "$t")
+[ $# -gt 0 ] || { echo "usage: guest-tests.sh TEST..." >&2; exit 2; }
+for t in "$@"; do
+	case $t in
+	load_cycles) name=load_cycles cmd=(bash "$top/tests/vm/load_cycles.sh" "$top/dirtytrack.ko") ;;
+	bpf) name=bpf_test cmd=(bash "$top/tests/vm/bpf_test.sh") ;;
+	*) name=$(basename "$t") cmd=("$t") ;;
+	esac
 	echo "=== $name"
-	"$t" 2>&1 | tee "$out/$name.tap"
+	"${cmd[@]}" 2>&1 | tee "$out/$name.tap"
 	[ "${PIPESTATUS[0]}" = 0 ] || status=1
 done
-if [ $# = 0 ]; then
-	echo "=== load_cycles"
-	bash "$top/tests/vm/load_cycles.sh" "$top/kmod/dirtytrack.ko" 2>&1 | tee "$out/load_cycles.tap"
-	[ "${PIPESTATUS[0]}" = 0 ] || status=1
-fi
 exit $status

@@ -4,7 +4,11 @@
 # 100 times, then prove an open fd, a region fd and a mapping each hold the
 # module (rmmod fails with EBUSY, nothing crashes). Prints TAP.
 set -u
-ko=${1:?usage: load_cycles.sh path/to/dirtytrack.ko}
+src=${1:?usage: load_cycles.sh path/to/dirtytrack.ko}
+# Load a copy without DWARF from tmpfs: a tenth of the size, far quicker under
+# TCG. BTF (.BTF) stays, for the eBPF tools.
+ko=$(mktemp /tmp/dirtytrack.XXXXXX.ko)
+cp "$src" "$ko" && strip --strip-debug "$ko"
 n=0 fail=0
 ok() { n=$((n + 1)); echo "ok $n - $*"; }
 notok() { n=$((n + 1)); fail=$((fail + 1)); echo "not ok $n - $*"; }

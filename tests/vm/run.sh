@@ -36,11 +36,13 @@ DESCRIPTION
     Then the modules are unloaded in reverse order with rmmod, and the guest
     writes OUTDIR/rc, OUTDIR/dmesg and OUTDIR/tainted and powers off.
 
-    The kernel command line always includes
+    The kernel command line is
         console=ttyS0 quiet panic=-1 kfence.sample_interval=100 slub_debug=FZPU
-        page_poison=1 panic_on_warn=1
-    so that a WARN, an oops or a panic ends the guest at once (qemu runs with
-    -no-reboot), and slab corruption is reported.
+        page_poison=1 panic_on_warn=1 panic_print=0x20
+    so KFENCE samples allocations, slub checks red zones and poison, and a
+    WARN panics the guest (in 6.12 slub and KFENCE reports WARN too), which
+    ends qemu at once (-no-reboot) after replaying the whole kernel log on the
+    console (panic_print=0x20), where run.sh finds the splat.
 
     The run fails if the guest hangs, crashes or panics, if an insmod or rmmod
     fails, if dmesg or the console shows a kernel splat (WARNING:, BUG:, Oops,
@@ -88,8 +90,9 @@ ENVIRONMENT
                    echo the guest console to stdout (it is always saved)
 
 FILES (in OUTDIR)
-    console.log    the serial console (kernel messages of level warning and
-                   worse, and CMD's output)
+    console.log    the serial console: kernel messages of level error and
+                   worse ('quiet'), the whole kernel log after a panic, and
+                   CMD's output
     rc             CMD's exit status       dmesg    the kernel log at the end
     tainted        /proc/sys/kernel/tainted at the end
     .vm/           what run.sh passed to the guest (env, job.sh, modules)
@@ -101,10 +104,11 @@ EXIT STATUS
     125    the guest did not complete: crash or panic (no OUTDIR/rc), qemu
            failure, or an insmod, rmmod or chdir failure in the guest
     126    a kernel splat or a bad taint (even if CMD succeeded)
+    The summary line tells these apart from a CMD that exits 124 to 126.
 
 EXAMPLES
     tests/vm/run.sh -- uname -r
-    tests/vm/run.sh -m 'kmod/dirtytrack.ko debug=1' -o out -- python3 tests/foo.py
+    tests/vm/run.sh -m 'dirtytrack.ko max_region_mb=1024' -o out -- python3 tests/foo.py
     DT_VM_QUIET=1 tests/vm/run.sh -t 120 -c 4 -- sh -c 'cat /proc/cpuinfo > "$DT_OUT/cpuinfo"'
 EOF
 }
@@ -327,10 +331,10 @@ error() {
 loaded=()
 for i in "${!mod_files[@]}"; do
 	read -ra args <<<"${mod_args[i]}"
-	if insmod "${mod_files[i]}" "${args[@]}"; then
+	if out=$(insmod "${mod_files[i]}" "${args[@]}" 2>&1); then
 		loaded+=("${mod_names[i]}")
 	else
-		error "insmod ${mod_names[i]} ${mod_args[i]} failed (exit $?)"
+		error "insmod ${mod_names[i]}${args[*]:+ ${args[*]}} failed: $out"
 		break
 	fi
 done
@@ -345,7 +349,7 @@ if [ ${#loaded[@]} -eq ${#mod_files[@]} ]; then
 fi
 
 for ((i = ${#loaded[@]} - 1; i >= 0; i--)); do
-	rmmod "${loaded[i]}" || error "rmmod ${loaded[i]} failed (exit $?)"
+	out=$(rmmod "${loaded[i]}" 2>&1) || error "rmmod ${loaded[i]} failed: $out"
 done
 
 if [ -n "${rc:-}" ]; then
@@ -414,7 +418,9 @@ console_tail() {
 }
 
 finish() {	# finish STATUS MESSAGE
-	say "$2 ($cpus CPUs, $accel_name, $elapsed s)"
+	local cpu_s=CPUs
+	[ "$cpus" -ne 1 ] || cpu_s=CPU
+	say "$2 ($cpus $cpu_s, $accel_name, $elapsed s)"
 	[ "$1" -eq 0 ] || say "results in $outdir"
 	exit "$1"
 }
@@ -449,7 +455,7 @@ if ((tainted & ~(1 << 12 | 1 << 13))); then
 fi
 if [ -s "$outdir/.vm/errors" ]; then
 	cat "$outdir/.vm/errors"
-	finish 125 "FAIL: $what, but the guest harness failed (see above)"
+	finish 125 "FAIL: $what; insmod, rmmod or cd failed in the guest (see above)"
 fi
 clean="dmesg clean"
 [ "$tainted" -eq 0 ] || clean+=", taint $(taint_letters "$tainted")"
