@@ -19,6 +19,7 @@ TESTCFLAGS := $(UCFLAGS) -I$(SRC)/tools/testing/selftests -Wno-unused-parameter 
 
 O := out
 LIB := $(O)/libdirtytrack.a
+LIBS := $(LIB) -lisal
 LIB_SRCS := $(wildcard userspace/lib/*.c)
 LIB_OBJS := $(patsubst userspace/lib/%.c,$(O)/lib/%.o,$(LIB_SRCS))
 HDRS := include/uapi/linux/dirtytrack.h $(wildcard userspace/include/*.h)
@@ -51,6 +52,7 @@ help:
 	@echo 'make test           build, run host tests and VM tests; last line "N passed, N failed"'
 	@echo 'make vm-run CMD=..  boot the 6.12 test VM, load dirtytrack.ko, run CMD, check dmesg'
 	@echo 'make check          checkpatch.pl --strict and sparse on kmod/; fails on any finding'
+	@echo 'make fuzz           libFuzzer on the wire reader for FUZZ_SECONDS (default 60)'
 	@echo 'make install        modules_install + headers_install (INSTALL_MOD_PATH, DESTDIR)'
 	@echo 'variables: KDIR=<kernel headers dir>  DT_CACHE=<cache dir>  V=1'
 
@@ -97,17 +99,42 @@ tests: $(VM_TESTS) $(HOST_TESTS) $(TEST_TOOLS) tests/splat/dt_splat.ko
 
 $(O)/tests/%: tests/tools/%.c $(LIB) $(HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(UCFLAGS) -o $@ $< $(LIB)
+	$(CC) $(UCFLAGS) -o $@ $< $(LIBS)
 
 $(O)/tests/%: tests/kselftest/%.c $(LIB) $(HDRS) $(wildcard tests/kselftest/*.h)
 	@test -f $(SRC)/tools/testing/selftests/kselftest_harness.h || \
 		{ echo "error: kselftest_harness.h missing from $(SRC): run 'make deps'" >&2; exit 1; }
 	@mkdir -p $(dir $@)
-	$(CC) $(TESTCFLAGS) -o $@ $< $(LIB)
+	$(CC) $(TESTCFLAGS) -o $@ $< $(LIBS)
 
 $(O)/host/%: tests/host/%.c $(LIB) $(HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(TESTCFLAGS) -o $@ $< $(LIB)
+	$(CC) $(TESTCFLAGS) -o $@ $< $(LIBS)
+
+# libFuzzer target of the wire reader (clang; libclang-rt-14-dev has libFuzzer).
+# `make fuzz` runs it FUZZ_SECONDS on a copy of tests/fuzz/corpus in
+# $(O)/fuzz/corpus; `make fuzz-corpus` regenerates the committed seeds.
+FUZZ_SECONDS ?= 60
+FUZZ_CFLAGS := $(filter-out $(CFLAGS),$(UCFLAGS)) -g -O1 \
+	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+.PHONY: fuzz fuzz-corpus
+
+$(O)/fuzz/wire_fuzz: tests/fuzz/wire_fuzz.c $(LIB_SRCS) $(HDRS) | ensure-deps
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRCS) -lisal
+
+$(O)/fuzz/gen_corpus: tests/fuzz/gen_corpus.c $(LIB) $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(UCFLAGS) -o $@ $< $(LIBS)
+
+fuzz: $(O)/fuzz/wire_fuzz
+	@mkdir -p $(O)/fuzz/corpus
+	cp tests/fuzz/corpus/* $(O)/fuzz/corpus/
+	$< -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+		-artifact_prefix=$(O)/fuzz/ $(O)/fuzz/corpus
+
+fuzz-corpus: $(O)/fuzz/gen_corpus
+	$< tests/fuzz/corpus
 
 tests/splat/dt_splat.ko: tests/splat/splat.c tests/splat/Kbuild | need-kdir
 	$(MAKE) -C $(KDIR) M=$(CURDIR)/tests/splat modules

@@ -7,16 +7,20 @@
 #include <linux/kref.h>
 #include <linux/memcontrol.h>
 #include <linux/mutex.h>
+#include <linux/refcount.h>
 #include <linux/types.h>
+#include <linux/workqueue.h>
 #include <linux/dirtytrack.h>
 
 #define DT_FEATURES	(DIRTYTRACK_FEAT_REGIONS | DIRTYTRACK_FEAT_HARVEST_LIST | \
 			 DIRTYTRACK_FEAT_MANUAL_PROTECT | DIRTYTRACK_FEAT_PUNCH_HOLE | \
-			 DIRTYTRACK_FEAT_RW)
+			 DIRTYTRACK_FEAT_RW | DIRTYTRACK_FEAT_STREAM)
 
 /**
  * struct dt_region - a tracked memory region
  * @kref: one reference per open struct file of the region.
+ * @refs: one reference for all the files, one per send the network stack
+ *	still holds pages of; the last frees the region.
  * @inode: the region's own anon inode; its page cache holds the pages.
  * @mapping: @inode's address space.
  * @npages: region size in pages.
@@ -27,9 +31,19 @@
  * @lock: serializes tracking state changes, harvests, clears and hole punches.
  * @tracking: tracking is on.
  * @manual: manual-protect mode (HARVEST does not re-protect).
+ * @inflight: per page, sends whose pages the network stack still holds;
+ *	writers wait for zero (allocated by the first STREAM).
+ * @tx_pending: a send not yet wholly queued on its socket.
+ * @tx_records: PAGE and ZERO records sent since the last round marker.
+ * @rx: receive state (allocated by the first RECEIVE).
  */
+struct dt_tx_batch;
+struct dt_rx;
+
 struct dt_region {
 	struct kref kref;
+	refcount_t refs;
+	struct work_struct free_work;
 	struct inode *inode;
 	struct address_space *mapping;
 	pgoff_t npages;
@@ -39,6 +53,10 @@ struct dt_region {
 	struct mutex lock;	/* see @lock above */
 	bool tracking;
 	bool manual;
+	atomic_t *inflight;
+	struct dt_tx_batch *tx_pending;
+	u64 tx_records;
+	struct dt_rx *rx;
 
 	atomic64_t write_faults;
 	atomic64_t harvests;
@@ -50,5 +68,73 @@ struct dt_region {
 extern unsigned int dt_max_region_mb;
 
 int dt_region_create(const struct dirtytrack_create *args);
+
+/* Folios one batch holds locked at most. */
+#define DT_BATCH	64
+
+/**
+ * struct dt_batch - locked folios whose ptes are zapped together
+ * @protected_fn: optional; called for each folio after the zap, still locked.
+ * @priv: for @protected_fn.
+ */
+struct dt_batch {
+	struct address_space *mapping;
+	pgoff_t first, last;
+	unsigned int nr;
+	u64 protected;
+	void (*protected_fn)(struct dt_batch *b, struct folio *folio);
+	void *priv;
+	struct folio *folios[DT_BATCH];
+};
+
+bool dt_batch_protect(struct dt_batch *b, pgoff_t idx);
+void dt_batch_flush(struct dt_batch *b);
+
+/**
+ * struct dt_walk - a walk over the dirty pages of a range
+ * @protect: clear each page's bit and write-protect it (through @batch).
+ * @mask: CLEAR: only these pages (kernel copy), bit 0 = @mask_first.
+ * @full: optional; stop before the next page when it returns true.
+ * @hole_fn: optional; takes holes instead of the bitmap/list output.
+ */
+struct dt_walk {
+	struct dt_region *r;
+	struct dt_batch batch;
+	bool protect;
+	const unsigned long *mask;
+	pgoff_t mask_first;
+	bool (*full)(struct dt_walk *wk);
+	void (*hole_fn)(struct dt_walk *wk, pgoff_t idx);
+	void *priv;
+	/* output of one step */
+	unsigned long *bitmap, *zeromap;	/* bitmap mode */
+	u64 *list;				/* list mode */
+	unsigned int list_nr, list_max;
+	pgoff_t base;				/* page of bit 0 in bitmap */
+	u64 found;
+};
+
+void dt_walk_range(struct dt_walk *wk, pgoff_t *pos, pgoff_t end);
+void dt_mark_dirty(struct dt_region *r, pgoff_t idx);
+struct folio *dt_get_folio(struct dt_region *r, pgoff_t idx);
+bool dt_page_present(struct dt_region *r, pgoff_t idx);
+int dt_check_range(struct dt_region *r, u64 first, u64 npages);
+void dt_region_put(struct dt_region *r);
+void dt_region_put_async(struct dt_region *r);
+
+/* stream.c */
+long dt_ioc_stream(struct dt_region *r, struct dirtytrack_stream __user *uarg);
+long dt_ioc_receive(struct dt_region *r, struct dirtytrack_receive __user *uarg);
+int dt_wait_inflight(struct dt_region *r, pgoff_t idx);
+void dt_stream_release(struct dt_region *r);
+void dt_stream_free(struct dt_region *r);
+
+static inline bool dt_is_inflight(struct dt_region *r, pgoff_t idx)
+{
+	/* Pairs with the release that publishes the zeroed array. */
+	atomic_t *inflight = smp_load_acquire(&r->inflight);
+
+	return inflight && atomic_read(&inflight[idx]);
+}
 
 #endif /* _DIRTYTRACK_INTERNAL_H */

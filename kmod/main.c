@@ -85,6 +85,10 @@ static int __init dt_init(void)
 	BUILD_BUG_ON(sizeof(struct dirtytrack_harvest) != 80);
 	BUILD_BUG_ON(sizeof(struct dirtytrack_clear) != 64);
 	BUILD_BUG_ON(sizeof(struct dirtytrack_stats) != 96);
+	BUILD_BUG_ON(sizeof(struct dirtytrack_stream) != 104);
+	BUILD_BUG_ON(sizeof(struct dirtytrack_receive) != 80);
+	BUILD_BUG_ON(sizeof(struct dirtytrack_wire_hdr) != 64);
+	BUILD_BUG_ON(sizeof(struct dirtytrack_wire_rec) != 32);
 
 	ret = misc_register(&dt_miscdev);
 

@@ -39,8 +39,6 @@
 #define CREATE_TRACE_POINTS
 #include "trace.h"
 
-/* Folios one batch holds locked at most. */
-#define DT_BATCH	64
 /* Clean pages one zap may cover to join two dirty ones. */
 #define DT_ZAP_GAP	16
 /* Pages examined per harvest step: one 4 KiB bitmap. */
@@ -64,7 +62,7 @@ static inline unsigned long dt_ino(const struct dt_region *r)
  * Mark a page written. Callers that make the page writable hold its folio
  * lock; anything may call it to report a page again.
  */
-static void dt_mark_dirty(struct dt_region *r, pgoff_t idx)
+void dt_mark_dirty(struct dt_region *r, pgoff_t idx)
 {
 	if (test_bit(idx, r->dirty))
 		return;
@@ -92,7 +90,7 @@ static void dt_summary_settle(struct dt_region *r, unsigned long w)
 }
 
 /* Find, or create zero-filled, the locked folio at @idx, charged to the creator. */
-static struct folio *dt_get_folio(struct dt_region *r, pgoff_t idx)
+struct folio *dt_get_folio(struct dt_region *r, pgoff_t idx)
 {
 	struct mem_cgroup *old = set_active_memcg(r->memcg);
 	struct folio *folio;
@@ -111,17 +109,11 @@ static struct folio *dt_get_folio(struct dt_region *r, pgoff_t idx)
 }
 
 /*
- * Batches of locked folios whose ptes are zapped together.
+ * Zap the batch's ptes with one call (one TLB flush per mapping), give each
+ * folio, still locked and now write-protected everywhere, to @b->protected_fn,
+ * then unlock them.
  */
-struct dt_batch {
-	struct address_space *mapping;
-	pgoff_t first, last;
-	unsigned int nr;
-	u64 protected;
-	struct folio *folios[DT_BATCH];
-};
-
-static void dt_batch_flush(struct dt_batch *b)
+void dt_batch_flush(struct dt_batch *b)
 {
 	unsigned int i;
 
@@ -129,6 +121,8 @@ static void dt_batch_flush(struct dt_batch *b)
 		return;
 	unmap_mapping_pages(b->mapping, b->first, b->last - b->first + 1, false);
 	for (i = 0; i < b->nr; i++) {
+		if (b->protected_fn)
+			b->protected_fn(b, b->folios[i]);
 		folio_unlock(b->folios[i]);
 		folio_put(b->folios[i]);
 	}
@@ -140,7 +134,7 @@ static void dt_batch_flush(struct dt_batch *b)
  * Lock the folio at @idx and queue it for write protection. Returns false if
  * the page is a hole. Never sleeps on a folio lock while holding others.
  */
-static bool dt_batch_protect(struct dt_batch *b, pgoff_t idx)
+bool dt_batch_protect(struct dt_batch *b, pgoff_t idx)
 {
 	struct folio *folio = filemap_get_folio(b->mapping, idx);
 
@@ -155,7 +149,7 @@ static bool dt_batch_protect(struct dt_batch *b, pgoff_t idx)
 		folio_put(folio);
 		return false;
 	}
-	if (b->nr && (b->nr == DT_BATCH || idx > b->last + DT_ZAP_GAP))
+	if (b->nr && (b->nr == DT_BATCH || idx <= b->last || idx > b->last + DT_ZAP_GAP))
 		dt_batch_flush(b);
 	if (!b->nr)
 		b->first = idx;
@@ -190,21 +184,7 @@ static void dt_protect_all(struct dt_region *r, struct dt_batch *b)
 
 /* ---- harvest and clear ---- */
 
-struct dt_walk {
-	struct dt_region *r;
-	struct dt_batch batch;
-	bool protect;		/* clear bits and write-protect */
-	const unsigned long *mask;	/* CLEAR: only these pages (kernel copy) */
-	pgoff_t mask_first;
-	/* output of one step */
-	unsigned long *bitmap, *zeromap;	/* bitmap mode */
-	u64 *list;				/* list mode */
-	unsigned int list_nr, list_max;
-	pgoff_t base;				/* page of bit 0 in bitmap */
-	u64 found;
-};
-
-static bool dt_page_present(struct dt_region *r, pgoff_t idx)
+bool dt_page_present(struct dt_region *r, pgoff_t idx)
 {
 	struct folio *folio = filemap_get_folio(r->mapping, idx);
 
@@ -222,6 +202,8 @@ static bool dt_walk_page(struct dt_walk *wk, pgoff_t idx)
 
 	if (wk->list && wk->list_nr == wk->list_max)
 		return false;
+	if (wk->full && wk->full(wk))
+		return false;
 	if (wk->protect) {
 		if (!test_and_clear_bit(idx, r->dirty))
 			return true;
@@ -230,7 +212,10 @@ static bool dt_walk_page(struct dt_walk *wk, pgoff_t idx)
 		hole = !dt_page_present(r, idx);
 	}
 	wk->found++;
-	if (wk->list) {
+	if (wk->hole_fn) {
+		if (hole)
+			wk->hole_fn(wk, idx);
+	} else if (wk->list) {
 		wk->list[wk->list_nr++] = idx | (hole ? DIRTYTRACK_PAGE_ZERO : 0);
 	} else if (wk->bitmap) {
 		__set_bit(idx - wk->base, wk->bitmap);
@@ -244,7 +229,7 @@ static bool dt_walk_page(struct dt_walk *wk, pgoff_t idx)
  * Walk the dirty pages in [*pos, end). Advances *pos to the first page not
  * handled: @end, or where the list filled up.
  */
-static void dt_walk_range(struct dt_walk *wk, pgoff_t *pos, pgoff_t end)
+void dt_walk_range(struct dt_walk *wk, pgoff_t *pos, pgoff_t end)
 {
 	struct dt_region *r = wk->r;
 	unsigned long w, wend = BIT_WORD(end - 1) + 1;
@@ -295,7 +280,7 @@ static void dt_walk_undo(struct dt_walk *wk)
 		dt_mark_dirty(wk->r, wk->base + b);
 }
 
-static int dt_check_range(struct dt_region *r, u64 first, u64 npages)
+int dt_check_range(struct dt_region *r, u64 first, u64 npages)
 {
 	if (!npages || first >= r->npages || npages > r->npages - first)
 		return -EINVAL;
@@ -544,6 +529,10 @@ static long dt_region_ioctl(struct file *file, unsigned int cmd, unsigned long a
 		return dt_ioc_clear(r, uarg);
 	case DIRTYTRACK_IOC_STATS:
 		return dt_ioc_stats(r, uarg);
+	case DIRTYTRACK_IOC_STREAM:
+		return dt_ioc_stream(r, uarg);
+	case DIRTYTRACK_IOC_RECEIVE:
+		return dt_ioc_receive(r, uarg);
 	default:
 		return -ENOTTY;
 	}
@@ -573,6 +562,12 @@ static vm_fault_t dt_page_mkwrite(struct vm_fault *vmf)
 	folio_lock(folio);
 	if (folio->mapping != r->mapping) {
 		folio_unlock(folio);
+		return VM_FAULT_NOPAGE;
+	}
+	if (unlikely(dt_is_inflight(r, folio->index))) {
+		/* Its bytes are on their way with a checksum: keep them stable. */
+		folio_unlock(folio);
+		dt_wait_inflight(r, folio->index);
 		return VM_FAULT_NOPAGE;
 	}
 	dt_mark_dirty(r, folio->index);
@@ -656,6 +651,13 @@ static ssize_t dt_write_iter(struct kiocb *iocb, struct iov_iter *from)
 		folio = dt_get_folio(r, idx);
 		if (IS_ERR(folio))
 			return done ? done : PTR_ERR(folio);
+		if (unlikely(dt_is_inflight(r, idx))) {
+			folio_unlock(folio);
+			folio_put(folio);
+			if (dt_wait_inflight(r, idx))
+				return done ? done : -EINTR;
+			continue;
+		}
 		got = copy_page_from_iter_atomic(folio_page(folio, 0), off, n, from);
 		flush_dcache_folio(folio);
 		if (got)
@@ -679,9 +681,17 @@ static void dt_zero_partial(struct dt_region *r, loff_t start, loff_t end)
 
 	if (IS_ERR(folio))
 		return;		/* a hole already reads as zero */
+	while (unlikely(dt_is_inflight(r, idx))) {
+		folio_unlock(folio);
+		dt_wait_inflight(r, idx);
+		folio_lock(folio);
+	}
+	if (folio->mapping != r->mapping)
+		goto out;	/* punched meanwhile: reads as zero */
 	folio_zero_segment(folio, offset_in_page(start),
 			   offset_in_page(end - 1) + 1);
 	dt_mark_dirty(r, idx);
+out:
 	folio_unlock(folio);
 	folio_put(folio);
 }
@@ -732,20 +742,49 @@ out:
 
 /* ---- lifetime ---- */
 
-static void dt_region_free(struct kref *kref)
+static void dt_region_final(struct dt_region *r)
 {
-	struct dt_region *r = container_of(kref, struct dt_region, kref);
-
-	/*
-	 * Called from the last ->release, while the file still pins the module:
-	 * free the pages now so that nothing of this module runs at eviction.
-	 */
-	truncate_inode_pages(r->mapping, 0);
-	r->inode->i_private = NULL;
+	dt_stream_free(r);
 	mem_cgroup_put(r->memcg);
 	kvfree(r->dirty);
 	kvfree(r->summary);
 	kfree(r);
+	module_put(THIS_MODULE);
+}
+
+static void dt_region_free_work(struct work_struct *work)
+{
+	dt_region_final(container_of(work, struct dt_region, free_work));
+}
+
+void dt_region_put(struct dt_region *r)
+{
+	might_sleep();
+	if (refcount_dec_and_test(&r->refs))
+		dt_region_final(r);
+}
+
+/* From any context, e.g. a network completion in softirq. */
+void dt_region_put_async(struct dt_region *r)
+{
+	if (refcount_dec_and_test(&r->refs))
+		schedule_work(&r->free_work);
+}
+
+/* The last file of the region is gone: no fd, no mapping. */
+static void dt_region_close(struct kref *kref)
+{
+	struct dt_region *r = container_of(kref, struct dt_region, kref);
+
+	dt_stream_release(r);
+	/*
+	 * Free the pages now, while the file still pins the module: nothing of
+	 * the module may run when the inode is evicted. Pages that sends still
+	 * hold stay alive through the network stack's own references.
+	 */
+	truncate_inode_pages(r->mapping, 0);
+	r->inode->i_private = NULL;
+	dt_region_put(r);
 }
 
 /* Reopen through /proc/PID/fd/N: the same region. */
@@ -762,7 +801,7 @@ static int dt_region_open(struct inode *inode, struct file *file)
 
 static int dt_region_release(struct inode *inode, struct file *file)
 {
-	kref_put(&dt_file_region(file)->kref, dt_region_free);
+	kref_put(&dt_file_region(file)->kref, dt_region_close);
 	return 0;
 }
 
@@ -825,6 +864,8 @@ int dt_region_create(const struct dirtytrack_create *args)
 		goto err_free;
 	}
 	kref_init(&r->kref);
+	refcount_set(&r->refs, 1);
+	INIT_WORK(&r->free_work, dt_region_free_work);
 	mutex_init(&r->lock);
 	r->memcg = get_mem_cgroup_from_mm(current->mm);
 
@@ -840,6 +881,8 @@ int dt_region_create(const struct dirtytrack_create *args)
 		goto err_fd;
 	}
 	file->f_mode |= FMODE_LSEEK | FMODE_PREAD | FMODE_PWRITE;
+	/* Until the region is freed, which in-flight sends may delay. */
+	__module_get(THIS_MODULE);
 
 	inode = file_inode(file);
 	r->inode = inode;

@@ -218,9 +218,14 @@ module_closure() {
 	done
 }
 
+# Image modules loaded at boot, in this order (with their dependencies): the
+# 9p host root; crc32c (the accelerated provider first) for dirtytrack.ko's
+# wire checksums; veth for tests between network namespaces.
+VM_KMODS=(netfs 9pnet 9pnet_virtio 9p crc32c-intel libcrc32c veth)
+
 build_initramfs() {	# build_initramfs OUTPUT
 	local root i=0 path base
-	module_closure netfs 9pnet 9pnet_virtio 9p
+	module_closure "${VM_KMODS[@]}"
 	root=$(mktemp -d)
 	tmp_root=$root		# removed on exit
 	mkdir -p "$root"/{bin,dev,proc,sys,mnt,dtout,cwd,modules}

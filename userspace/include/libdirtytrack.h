@@ -43,6 +43,16 @@ int dt_clear(int rfd, uint64_t first, uint64_t npages, const uint64_t *bitmap,
 	     uint64_t *cleared);
 int dt_stats(int rfd, struct dirtytrack_stats *st);
 
+/*
+ * Send pages of a region to a connected TCP socket (DIRTYTRACK_IOC_STREAM):
+ * fill *s (sockfd, flags, range or pages, budget, round, next); on return
+ * s->next, s->records, s->bytes and s->done say how far it got. Loops until
+ * done unless a budget is set or an error (-errno) stops it.
+ */
+int dt_stream(int rfd, struct dirtytrack_stream *s);
+/* Apply records from a socket to a region (DIRTYTRACK_IOC_RECEIVE), one call. */
+int dt_receive(int rfd, struct dirtytrack_receive *rcv);
+
 /* Bitmaps in the harvest layout: bit i is bit i % 64 of word i / 64. */
 static inline size_t dt_bitmap_bytes(uint64_t npages)
 {

@@ -149,3 +149,27 @@ uint64_t dt_bitmap_next(const uint64_t *map, uint64_t nbits, uint64_t from)
 	}
 	return nbits;
 }
+
+int dt_stream(int rfd, struct dirtytrack_stream *s)
+{
+	uint64_t records = 0, bytes = 0;
+	int ret;
+
+	for (;;) {
+		ret = dt_ioctl(rfd, DIRTYTRACK_IOC_STREAM, s);
+		records += s->records;
+		bytes += s->bytes;
+		if (ret < 0 || s->done || s->budget)
+			break;
+		/* The header goes once per stream. */
+		s->flags &= ~DIRTYTRACK_STREAM_HEADER;
+	}
+	s->records = records;
+	s->bytes = bytes;
+	return ret < 0 ? ret : 0;
+}
+
+int dt_receive(int rfd, struct dirtytrack_receive *rcv)
+{
+	return dt_ioctl(rfd, DIRTYTRACK_IOC_RECEIVE, rcv);
+}

@@ -22,6 +22,7 @@
 #define DIRTYTRACK_FEAT_MANUAL_PROTECT	(1ULL << 2)	/* DIRTYTRACK_TRACK_MANUAL_PROTECT */
 #define DIRTYTRACK_FEAT_PUNCH_HOLE	(1ULL << 3)	/* fallocate(PUNCH_HOLE) on regions */
 #define DIRTYTRACK_FEAT_RW		(1ULL << 4)	/* read(2)/pwrite(2) on region fds */
+#define DIRTYTRACK_FEAT_STREAM		(1ULL << 5)	/* STREAM and RECEIVE, wire v1 */
 
 /**
  * struct dirtytrack_api - API handshake (DIRTYTRACK_IOC_API)
@@ -156,6 +157,125 @@ struct dirtytrack_stats {
 	__u64 reserved2[4];
 };
 
+/*
+ * Wire format v1 (Documentation/dirtytrack.rst, "Wire format"). Every field
+ * is little-endian. A stream is one stream header, then records; each record
+ * is a record header and, for a data page, page_size bytes of payload.
+ * Checksums are CRC32C (Castagnoli; initial value and final XOR ~0, as
+ * ~crc32c(~0, ...) in the kernel): the stream header's covers its first 60
+ * bytes; a record's covers its first 28 bytes and then its payload.
+ */
+#define DIRTYTRACK_WIRE_MAGIC		0x4b525444	/* "DTRK" */
+#define DIRTYTRACK_WIRE_VERSION		1
+
+struct dirtytrack_wire_hdr {
+	__le32 magic;		/* DIRTYTRACK_WIRE_MAGIC */
+	__le16 version;		/* DIRTYTRACK_WIRE_VERSION */
+	__le16 hdr_size;	/* sizeof(struct dirtytrack_wire_hdr): 64 */
+	__le32 page_size;	/* bytes per page: 4096 */
+	__le32 flags;		/* 0 */
+	__le64 region_size;	/* bytes; the receiving region must have this size */
+	__le64 reserved[4];	/* 0 */
+	__le32 reserved2;	/* 0 */
+	__le32 crc;		/* CRC32C of bytes 0..59 */
+};
+
+/* struct dirtytrack_wire_rec.kind */
+#define DIRTYTRACK_REC_PAGE		1	/* page_size bytes of payload follow */
+#define DIRTYTRACK_REC_ZERO		2	/* the page reads as zero; no payload */
+#define DIRTYTRACK_REC_ROUND_END	3	/* end of a round; no payload */
+
+struct dirtytrack_wire_rec {
+	__le16 kind;		/* DIRTYTRACK_REC_* */
+	__le16 reserved;	/* 0 */
+	__le32 length;		/* payload bytes: page_size for PAGE, else 0 */
+	__le64 index;		/* page index; ROUND_END: the round number */
+	/* ROUND_END: PAGE and ZERO records since the last marker (or the
+	 * stream header); else 0
+	 */
+	__le64 count;
+	__le32 reserved2;	/* 0 */
+	__le32 crc;		/* CRC32C of bytes 0..27, then of the payload */
+};
+
+/* struct dirtytrack_stream.flags: the source of pages (one of) */
+#define DIRTYTRACK_STREAM_SRC_RANGE	0U	/* every page of the range */
+#define DIRTYTRACK_STREAM_SRC_HARVEST	1U	/* dirty pages: harvest, re-protect, send */
+#define DIRTYTRACK_STREAM_SRC_BITMAP	2U	/* @pages: a bitmap over the range */
+#define DIRTYTRACK_STREAM_SRC_LIST	3U	/* @pages: __u64 page indices */
+#define DIRTYTRACK_STREAM_SRC_MASK	3U
+/* and modifiers */
+#define DIRTYTRACK_STREAM_HEADER	(1U << 2)	/* send the stream header first */
+#define DIRTYTRACK_STREAM_END_ROUND	(1U << 3)	/* when done, send ROUND_END @round */
+
+/**
+ * struct dirtytrack_stream - DIRTYTRACK_IOC_STREAM
+ * @sockfd: in: a connected TCP socket.
+ * @flags: in: DIRTYTRACK_STREAM_*.
+ * @first_page: in: first page of the range.
+ * @npages: in: pages in the range.
+ * @pages: in: SRC_BITMAP: user pointer to a bitmap over the range (harvest
+ *	layout); SRC_LIST: user pointer to __u64 page indices; else 0.
+ * @pages_size: in: bytes at @pages (bitmap: 8 * DIV_ROUND_UP(npages, 64);
+ *	list: a multiple of 8), else 0.
+ * @budget: in: most bytes to queue in this call; 0 = no limit.
+ * @round: in: the round number the END_ROUND marker carries.
+ * @next: in: where to start (0 the first time): a page index for RANGE,
+ *	HARVEST and BITMAP (at least @first_page), an entry index for LIST;
+ *	out: the resume cursor.
+ * @records: out: PAGE and ZERO records queued by this call.
+ * @bytes: out: bytes queued by this call.
+ * @done: out: 1 once the whole source (and the marker, if asked) is queued.
+ * @reserved: must be zero.
+ */
+struct dirtytrack_stream {
+	__s32 sockfd;
+	__u32 flags;
+	__u64 first_page;
+	__u64 npages;
+	__u64 pages;
+	__u64 pages_size;
+	__u64 budget;
+	__u64 round;
+	__u64 next;
+	__u64 records;
+	__u64 bytes;
+	__u32 done;
+	__u32 reserved;
+	__u64 reserved2[2];
+};
+
+/* struct dirtytrack_receive.flags */
+#define DIRTYTRACK_RECV_RESET		(1U << 0)	/* a new stream: expect a header */
+#define DIRTYTRACK_RECV_ROUND		(1U << 1)	/* return after each ROUND_END */
+
+/**
+ * struct dirtytrack_receive - DIRTYTRACK_IOC_RECEIVE
+ * @sockfd: in: a connected TCP socket.
+ * @flags: in: DIRTYTRACK_RECV_*.
+ * @budget: in: most bytes to read in this call; 0 = no limit.
+ * @records: out: PAGE and ZERO records applied by this call.
+ * @bytes: out: bytes read by this call.
+ * @rounds: out: ROUND_END markers accepted by this call.
+ * @last_round: out: the round number of the last marker accepted (ever).
+ * @last_count: out: that marker's record count.
+ * @eof: out: 1 if the peer closed the stream at a record boundary.
+ * @reserved: must be zero.
+ */
+struct dirtytrack_receive {
+	__s32 sockfd;
+	__u32 flags;
+	__u64 budget;
+	__u64 records;
+	__u64 bytes;
+	__u64 rounds;
+	__u64 last_round;
+	__u64 last_count;
+	__u32 eof;
+	__u32 reserved;
+	__u64 reserved2[2];
+};
+
 #define DIRTYTRACK_IOC_MAGIC		0xDB
 
 /* On /dev/dirtytrack */
@@ -168,5 +288,7 @@ struct dirtytrack_stats {
 #define DIRTYTRACK_IOC_HARVEST		_IOWR(DIRTYTRACK_IOC_MAGIC, 0x12, struct dirtytrack_harvest)
 #define DIRTYTRACK_IOC_CLEAR		_IOWR(DIRTYTRACK_IOC_MAGIC, 0x13, struct dirtytrack_clear)
 #define DIRTYTRACK_IOC_STATS		_IOR(DIRTYTRACK_IOC_MAGIC, 0x14, struct dirtytrack_stats)
+#define DIRTYTRACK_IOC_STREAM		_IOWR(DIRTYTRACK_IOC_MAGIC, 0x20, struct dirtytrack_stream)
+#define DIRTYTRACK_IOC_RECEIVE		_IOWR(DIRTYTRACK_IOC_MAGIC, 0x21, struct dirtytrack_receive)
 
 #endif /* _UAPI_LINUX_DIRTYTRACK_H */

@@ -1,0 +1,893 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * dirtytrack streams: region pages to a TCP socket and back, in the wire
+ * format of Documentation/dirtytrack.rst, without a copy through userspace.
+ *
+ * Send: each page is write-protected (its ptes zapped, as a harvest does),
+ * counted in flight, checksummed, and attached to the socket with
+ * MSG_ZEROCOPY and our own ubuf_info, whose completion runs when the stack
+ * has dropped every reference to the batch's pages. Until then, writers of
+ * those pages wait in page_mkwrite, so the bytes on the wire match their
+ * checksum. A page written while it is sent is dirty again and goes out in
+ * a later round.
+ *
+ * Receive: record headers are validated, a payload is read into a fresh page
+ * and checked against its CRC; only then does it become the region's page
+ * (a hole takes the new page as is) or is copied into it.
+ */
+
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/crc32c.h>
+#include <linux/file.h>
+#include <linux/highmem.h>
+#include <linux/net.h>
+#include <linux/pagemap.h>
+#include <linux/sched/mm.h>
+#include <linux/skbuff.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+#include <linux/uio.h>
+#include <linux/wait_bit.h>
+#include <net/sock.h>
+#include <net/tcp.h>
+
+#include "dirtytrack.h"
+
+#define DT_HDR_SIZE	sizeof(struct dirtytrack_wire_hdr)
+#define DT_REC_SIZE	sizeof(struct dirtytrack_wire_rec)
+#define DT_PAGE_REC	(DT_REC_SIZE + PAGE_SIZE)
+/* Records per send: their headers share one page with the stream header. */
+#define DT_TX_RECS	64
+
+static u32 dt_crc(u32 crc, const void *p, size_t len)
+{
+	return crc32c(crc, p, len);
+}
+
+/* ---- in-flight pages ---- */
+
+static atomic_t *dt_inflight_array(struct dt_region *r)
+{
+	/* Pairs with the release below: the array is zeroed before it is seen. */
+	atomic_t *a = smp_load_acquire(&r->inflight);
+
+	if (a)
+		return a;
+	a = kvcalloc(r->npages, sizeof(atomic_t), GFP_KERNEL_ACCOUNT);
+	if (!a)
+		return NULL;
+	/* Under r->lock, only one sender allocates; pairs with the acquires. */
+	smp_store_release(&r->inflight, a);
+	return a;
+}
+
+/* Wait until no send holds page @idx. Returns -EINTR on a fatal signal. */
+int dt_wait_inflight(struct dt_region *r, pgoff_t idx)
+{
+	/* Pairs with the release in dt_inflight_array(). */
+	atomic_t *a = smp_load_acquire(&r->inflight);
+
+	if (!a)
+		return 0;
+	return wait_var_event_killable(&a[idx], !atomic_read(&a[idx]));
+}
+
+/* ---- send ---- */
+
+struct dt_tx_batch {
+	struct ubuf_info ubuf;
+	struct dt_region *r;
+	struct file *sock_file;		/* the socket this batch belongs to */
+	struct page *hdrs;		/* stream header, then record headers */
+	unsigned int hdr_used;		/* bytes of @hdrs used */
+	unsigned int nbv, npages, nrecs;
+	size_t len, sent;
+	pgoff_t idx[DT_TX_RECS];	/* pages counted in flight */
+	pgoff_t rec_idx[DT_TX_RECS];	/* every PAGE and ZERO record's page */
+	struct bio_vec bv[2 * DT_TX_RECS + 2];
+};
+
+static void dt_tx_complete(struct sk_buff *skb, struct ubuf_info *uarg, bool success)
+{
+	struct dt_tx_batch *b = container_of(uarg, struct dt_tx_batch, ubuf);
+	struct dt_region *r = b->r;
+	unsigned int i;
+
+	if (!refcount_dec_and_test(&uarg->refcnt))
+		return;
+	for (i = 0; i < b->npages; i++) {
+		atomic_t *a = &r->inflight[b->idx[i]];
+
+		if (atomic_dec_and_test(a))
+			wake_up_var(a);
+	}
+	__free_page(b->hdrs);
+	kfree(b);
+	dt_region_put_async(r);
+}
+
+static const struct ubuf_info_ops dt_tx_ops = {
+	.complete = dt_tx_complete,
+};
+
+static struct dt_tx_batch *dt_tx_alloc(struct dt_region *r, struct file *sock_file)
+{
+	struct dt_tx_batch *b = kzalloc(sizeof(*b), GFP_KERNEL);
+
+	if (!b)
+		return NULL;
+	b->hdrs = alloc_page(GFP_KERNEL | __GFP_ZERO);
+	if (!b->hdrs) {
+		kfree(b);
+		return NULL;
+	}
+	b->ubuf.ops = &dt_tx_ops;
+	b->ubuf.flags = SKBFL_ZEROCOPY_FRAG | SKBFL_DONT_ORPHAN;
+	refcount_set(&b->ubuf.refcnt, 1);	/* ours, until wholly queued */
+	b->r = r;
+	refcount_inc(&r->refs);
+	b->sock_file = sock_file;
+	return b;
+}
+
+/* Drop our reference: the completion runs once the stack is done too. */
+static void dt_tx_release(struct dt_tx_batch *b)
+{
+	net_zcopy_put(&b->ubuf);
+}
+
+static void *dt_tx_hdr(struct dt_tx_batch *b, unsigned int size)
+{
+	void *p = page_address(b->hdrs) + b->hdr_used;
+
+	bvec_set_page(&b->bv[b->nbv++], b->hdrs, size, b->hdr_used);
+	b->hdr_used += size;
+	b->len += size;
+	return p;
+}
+
+static void dt_tx_add_stream_hdr(struct dt_tx_batch *b)
+{
+	struct dirtytrack_wire_hdr *h = dt_tx_hdr(b, DT_HDR_SIZE);
+
+	h->magic = cpu_to_le32(DIRTYTRACK_WIRE_MAGIC);
+	h->version = cpu_to_le16(DIRTYTRACK_WIRE_VERSION);
+	h->hdr_size = cpu_to_le16(DT_HDR_SIZE);
+	h->page_size = cpu_to_le32(PAGE_SIZE);
+	h->region_size = cpu_to_le64((u64)b->r->npages << PAGE_SHIFT);
+	h->crc = cpu_to_le32(~dt_crc(~0U, h, offsetof(struct dirtytrack_wire_hdr, crc)));
+}
+
+static struct dirtytrack_wire_rec *
+dt_tx_add_rec(struct dt_tx_batch *b, u16 kind, u64 index, u64 count)
+{
+	struct dirtytrack_wire_rec *rec = dt_tx_hdr(b, DT_REC_SIZE);
+
+	rec->kind = cpu_to_le16(kind);
+	rec->length = cpu_to_le32(kind == DIRTYTRACK_REC_PAGE ? PAGE_SIZE : 0);
+	rec->index = cpu_to_le64(index);
+	rec->count = cpu_to_le64(count);
+	return rec;
+}
+
+static void dt_tx_rec_crc(struct dirtytrack_wire_rec *rec, const void *payload)
+{
+	u32 crc = dt_crc(~0U, rec, offsetof(struct dirtytrack_wire_rec, crc));
+
+	if (payload)
+		crc = dt_crc(crc, payload, PAGE_SIZE);
+	rec->crc = cpu_to_le32(~crc);
+}
+
+static void dt_tx_add_zero(struct dt_tx_batch *b, pgoff_t idx)
+{
+	dt_tx_rec_crc(dt_tx_add_rec(b, DIRTYTRACK_REC_ZERO, idx, 0), NULL);
+	b->rec_idx[b->nrecs++] = idx;
+}
+
+/* A locked, write-protected folio: count it in flight and attach it. */
+static void dt_tx_add_page(struct dt_tx_batch *b, struct folio *folio)
+{
+	struct dirtytrack_wire_rec *rec;
+	struct page *page = folio_page(folio, 0);
+	void *kaddr;
+
+	atomic_inc(&b->r->inflight[folio->index]);
+	b->idx[b->npages++] = folio->index;
+	rec = dt_tx_add_rec(b, DIRTYTRACK_REC_PAGE, folio->index, 0);
+	kaddr = kmap_local_page(page);
+	dt_tx_rec_crc(rec, kaddr);
+	kunmap_local(kaddr);
+	bvec_set_page(&b->bv[b->nbv++], page, PAGE_SIZE, 0);
+	b->len += PAGE_SIZE;
+	b->rec_idx[b->nrecs++] = folio->index;
+}
+
+/*
+ * The stream broke with the batch partly queued: it never fully arrives, so
+ * report its pages dirty again (a harvest source had cleared them).
+ */
+static void dt_tx_abort(struct dt_tx_batch *b)
+{
+	unsigned int i;
+
+	for (i = 0; i < b->nrecs; i++)
+		dt_mark_dirty(b->r, b->rec_idx[i]);
+	fput(b->sock_file);
+	dt_tx_release(b);
+}
+
+/* Errors after which a send can be resumed by calling again. */
+static bool dt_tx_resumable(int err)
+{
+	return err == -EAGAIN || err == -ERESTARTSYS || err == -EINTR;
+}
+
+static bool dt_tx_sock_ok(struct socket *sock)
+{
+	struct sock *sk = sock->sk;
+
+	return sock->type == SOCK_STREAM && sk && sk_is_tcp(sk) &&
+	       sk->sk_prot->sendmsg == tcp_sendmsg &&
+	       test_bit(SOCK_SUPPORT_ZC, &sock->flags);
+}
+
+/*
+ * Queue the rest of @b on its socket. 0 when it is all queued (and released),
+ * else a negative errno with the batch still pending.
+ */
+static int dt_tx_send(struct dt_tx_batch *b, u64 *bytes)
+{
+	struct socket *sock = b->sock_file->private_data;
+	struct msghdr msg = {
+		.msg_flags = MSG_ZEROCOPY | MSG_NOSIGNAL,
+		.msg_ubuf = &b->ubuf,
+	};
+	int ret;
+
+	if (b->sock_file->f_flags & O_NONBLOCK)
+		msg.msg_flags |= MSG_DONTWAIT;
+	while (b->sent < b->len) {
+		iov_iter_bvec(&msg.msg_iter, ITER_SOURCE, b->bv, b->nbv, b->len);
+		iov_iter_advance(&msg.msg_iter, b->sent);
+		ret = sock_sendmsg(sock, &msg);
+		if (ret <= 0)
+			return ret ? ret : -EPIPE;
+		b->sent += ret;
+		*bytes += ret;
+	}
+	dt_tx_release(b);
+	return 0;
+}
+
+struct dt_tx_ctx {
+	struct dt_region *r;
+	struct dt_tx_batch *b;
+	struct file *sock_file;
+	u64 budget, planned;	/* bytes: the call's budget, queued or batched */
+};
+
+/*
+ * Would one more page overflow the batch or the budget? @zap_pending pages
+ * wait in the zap batch; @unplanned chosen pages are not yet in @planned.
+ */
+static bool dt_tx_full(struct dt_tx_ctx *tx, unsigned int zap_pending, u64 unplanned)
+{
+	if (tx->b->nrecs + zap_pending >= DT_TX_RECS - 1)
+		return true;
+	return tx->budget && tx->planned + (unplanned + 1) * DT_PAGE_REC > tx->budget;
+}
+
+static void dt_tx_protected(struct dt_batch *zb, struct folio *folio)
+{
+	struct dt_tx_ctx *tx = zb->priv;
+
+	dt_tx_add_page(tx->b, folio);
+}
+
+static bool dt_tx_walk_full(struct dt_walk *wk)
+{
+	struct dt_tx_ctx *tx = wk->priv;
+
+	return dt_tx_full(tx, wk->batch.nr, wk->found);
+}
+
+static void dt_tx_walk_hole(struct dt_walk *wk, pgoff_t idx)
+{
+	struct dt_tx_ctx *tx = wk->priv;
+
+	dt_tx_add_zero(tx->b, idx);
+}
+
+/* Account a page about to join the batch against the budget. */
+static void dt_tx_plan(struct dt_tx_ctx *tx)
+{
+	tx->planned += DT_PAGE_REC;
+}
+
+/* One page of a RANGE, BITMAP or LIST source: protect and attach, or zero. */
+static void dt_tx_one(struct dt_tx_ctx *tx, struct dt_batch *zb, pgoff_t idx)
+{
+	dt_tx_plan(tx);
+	if (!dt_batch_protect(zb, idx))
+		dt_tx_add_zero(tx->b, idx);
+}
+
+static int dt_stream_check(struct dt_region *r, struct dirtytrack_stream *s,
+			   unsigned long **bitmap, u64 **list, size_t *nlist)
+{
+	u32 src = s->flags & DIRTYTRACK_STREAM_SRC_MASK;
+	size_t bytes;
+
+	if ((s->flags & ~(DIRTYTRACK_STREAM_SRC_MASK | DIRTYTRACK_STREAM_HEADER |
+			  DIRTYTRACK_STREAM_END_ROUND)) ||
+	    s->reserved || s->reserved2[0] || s->reserved2[1])
+		return -EINVAL;
+	if (s->budget && s->budget < DT_PAGE_REC +
+	    ((s->flags & DIRTYTRACK_STREAM_HEADER) ? DT_HDR_SIZE : 0))
+		return -EINVAL;		/* not even one record fits */
+	if (src == DIRTYTRACK_STREAM_SRC_LIST) {
+		if (s->first_page || s->npages || !s->pages || !s->pages_size ||
+		    s->pages_size % 8 || s->next > s->pages_size / 8)
+			return -EINVAL;
+		*nlist = s->pages_size / 8;
+		bytes = s->pages_size - s->next * 8;
+		*list = kvmalloc(max_t(size_t, bytes, 8), GFP_KERNEL_ACCOUNT);
+		if (!*list)
+			return -ENOMEM;
+		if (copy_from_user(*list, u64_to_user_ptr(s->pages + s->next * 8), bytes))
+			return -EFAULT;
+		return 0;
+	}
+	if (dt_check_range(r, s->first_page, s->npages))
+		return -EINVAL;
+	if (s->next < s->first_page || s->next > s->first_page + s->npages)
+		return -EINVAL;
+	if (src != DIRTYTRACK_STREAM_SRC_BITMAP)
+		return (s->pages || s->pages_size) ? -EINVAL : 0;
+	if (!s->pages)
+		return -EINVAL;
+	bytes = BITS_TO_LONGS(s->npages) * sizeof(long);
+	if (s->pages_size < bytes)
+		return -ENOSPC;
+	*bitmap = kvmalloc(bytes, GFP_KERNEL_ACCOUNT);
+	if (!*bitmap)
+		return -ENOMEM;
+	if (copy_from_user(*bitmap, u64_to_user_ptr(s->pages), bytes))
+		return -EFAULT;
+	return 0;
+}
+
+long dt_ioc_stream(struct dt_region *r, struct dirtytrack_stream __user *uarg)
+{
+	struct dirtytrack_stream s;
+	unsigned long *bitmap = NULL;
+	u64 *list = NULL;
+	size_t nlist = 0;
+	u64 list_base;
+	struct socket *sock;
+	struct dt_tx_ctx tx = { .r = r };
+	struct dt_batch zb = { .protected_fn = dt_tx_protected, .priv = &tx };
+	u32 src;
+	long ret;
+	int err;
+
+	if (copy_from_user(&s, uarg, sizeof(s)))
+		return -EFAULT;
+	s.records = 0;
+	s.bytes = 0;
+	s.done = 0;
+	ret = dt_stream_check(r, &s, &bitmap, &list, &nlist);
+	if (ret)
+		goto out_free;
+	if (copy_to_user(uarg, &s, sizeof(s))) {
+		ret = -EFAULT;
+		goto out_free;
+	}
+	sock = sockfd_lookup(s.sockfd, &err);
+	if (!sock) {
+		ret = err;
+		goto out_free;
+	}
+	if (!dt_tx_sock_ok(sock)) {
+		ret = -EOPNOTSUPP;
+		goto out_sock;
+	}
+	/* CLOSE_WAIT: the peer half-closed, it may still read. */
+	if (!((1 << READ_ONCE(sock->sk->sk_state)) & (TCPF_ESTABLISHED | TCPF_CLOSE_WAIT))) {
+		ret = -ENOTCONN;
+		goto out_sock;
+	}
+	src = s.flags & DIRTYTRACK_STREAM_SRC_MASK;
+	list_base = s.next;
+
+	mutex_lock(&r->lock);
+	if (src == DIRTYTRACK_STREAM_SRC_HARVEST && (!r->tracking || r->manual)) {
+		ret = -EINVAL;		/* harvesting needs auto-protect tracking */
+		goto out_unlock;
+	}
+	if (!dt_inflight_array(r)) {
+		ret = -ENOMEM;
+		goto out_unlock;
+	}
+	/* A send cut short before goes on first, on its own socket only. */
+	if (r->tx_pending) {
+		if (r->tx_pending->sock_file != sock->file) {
+			ret = -EBUSY;
+			goto out_unlock;
+		}
+		ret = dt_tx_send(r->tx_pending, &s.bytes);
+		if (ret && dt_tx_resumable(ret))
+			goto out_report;
+		if (ret)
+			dt_tx_abort(r->tx_pending);
+		else
+			fput(r->tx_pending->sock_file);
+		r->tx_pending = NULL;
+		if (ret)
+			goto out_report;
+	}
+
+	tx.sock_file = sock->file;
+	tx.budget = s.budget;
+	zb.mapping = r->mapping;
+	for (;;) {
+		bool source_done, marker;
+		u64 nrec;
+
+		tx.b = dt_tx_alloc(r, sock->file);
+		if (!tx.b) {
+			ret = -ENOMEM;
+			break;
+		}
+		if (s.flags & DIRTYTRACK_STREAM_HEADER) {
+			dt_tx_add_stream_hdr(tx.b);
+			tx.planned += DT_HDR_SIZE;
+			s.flags &= ~DIRTYTRACK_STREAM_HEADER;
+			r->tx_records = 0;
+		}
+
+		/* Fill the batch from the source. */
+		if (src == DIRTYTRACK_STREAM_SRC_HARVEST) {
+			struct dt_walk wk = {
+				.r = r, .protect = true, .priv = &tx,
+				.full = dt_tx_walk_full, .hole_fn = dt_tx_walk_hole,
+				.batch = zb,
+			};
+			pgoff_t pos = s.next;
+
+			dt_walk_range(&wk, &pos, s.first_page + s.npages);
+			dt_batch_flush(&wk.batch);
+			tx.planned += (u64)wk.found * DT_PAGE_REC;
+			s.next = pos;
+			source_done = pos == s.first_page + s.npages;
+		} else if (src == DIRTYTRACK_STREAM_SRC_LIST) {
+			while (s.next < nlist && !dt_tx_full(&tx, zb.nr, 0)) {
+				u64 idx = list[s.next - list_base];
+
+				if (idx >= r->npages) {
+					ret = -ERANGE;
+					break;
+				}
+				dt_tx_one(&tx, &zb, idx);
+				s.next++;
+			}
+			dt_batch_flush(&zb);
+			source_done = s.next == nlist;
+		} else {
+			pgoff_t end = s.first_page + s.npages;
+
+			while (s.next < end && !dt_tx_full(&tx, zb.nr, 0)) {
+				pgoff_t idx = s.next;
+
+				if (bitmap) {
+					idx = find_next_bit(bitmap, s.npages,
+							    s.next - s.first_page);
+					idx += s.first_page;
+					if (idx >= end) {
+						s.next = end;
+						break;
+					}
+				}
+				dt_tx_one(&tx, &zb, idx);
+				s.next = idx + 1;
+			}
+			dt_batch_flush(&zb);
+			source_done = s.next == end;
+		}
+		nrec = tx.b->nrecs;
+		r->tx_records += nrec;
+		s.records += nrec;
+		marker = source_done && (s.flags & DIRTYTRACK_STREAM_END_ROUND) && ret == 0 &&
+			 (!tx.budget || tx.planned + DT_REC_SIZE <= tx.budget);
+		if (marker) {
+			dt_tx_rec_crc(dt_tx_add_rec(tx.b, DIRTYTRACK_REC_ROUND_END, s.round,
+						    r->tx_records), NULL);
+			r->tx_records = 0;
+			tx.planned += DT_REC_SIZE;
+		}
+		if (!tx.b->len) {
+			dt_tx_release(tx.b);
+		} else {
+			get_file(sock->file);
+			err = dt_tx_send(tx.b, &s.bytes);
+			if (err && dt_tx_resumable(err)) {
+				/* Committed to the stream: finish it next call. */
+				r->tx_pending = tx.b;
+				ret = err;
+				break;
+			}
+			if (err) {
+				dt_tx_abort(tx.b);
+				ret = err;
+				break;
+			}
+			fput(sock->file);
+		}
+		tx.b = NULL;
+		if (ret)
+			break;
+		if (source_done) {
+			s.done = marker || !(s.flags & DIRTYTRACK_STREAM_END_ROUND);
+			break;
+		}
+		if (tx.budget && tx.planned + DT_PAGE_REC > tx.budget)
+			break;
+		if (fatal_signal_pending(current)) {
+			ret = -EINTR;
+			break;
+		}
+		cond_resched();
+	}
+out_report:
+	/* Progress is reported even when the call stops on an error. */
+	if (ret && (s.records || s.bytes) && dt_tx_resumable(ret))
+		ret = 0;
+out_unlock:
+	mutex_unlock(&r->lock);
+	if (copy_to_user(uarg, &s, sizeof(s)) && !ret)
+		ret = -EFAULT;
+out_sock:
+	sockfd_put(sock);
+out_free:
+	kvfree(bitmap);
+	kvfree(list);
+	return ret;
+}
+
+/* Last file closed: a send still pending will never be finished. */
+void dt_stream_release(struct dt_region *r)
+{
+	if (r->tx_pending) {
+		dt_tx_abort(r->tx_pending);
+		r->tx_pending = NULL;
+	}
+}
+
+/* ---- receive ---- */
+
+struct dt_rx {
+	int err;			/* sticky: the stream was rejected */
+	bool started;			/* stream header accepted */
+	unsigned int have;		/* bytes of @buf, then of the payload */
+	bool in_payload;
+	u64 records;			/* since the last marker */
+	u64 next_round;
+	u64 last_round, last_count;
+	struct folio *payload;		/* fresh page the payload lands in */
+	union {
+		struct dirtytrack_wire_hdr hdr;
+		struct dirtytrack_wire_rec rec;
+		u8 buf[64];
+	};
+};
+
+static int dt_rx_check_hdr(struct dt_region *r, const struct dirtytrack_wire_hdr *h)
+{
+	u32 crc = ~dt_crc(~0U, h, offsetof(struct dirtytrack_wire_hdr, crc));
+
+	if (crc != le32_to_cpu(h->crc))
+		return -EBADMSG;
+	if (le32_to_cpu(h->magic) != DIRTYTRACK_WIRE_MAGIC)
+		return -EPROTO;
+	if (le16_to_cpu(h->version) != DIRTYTRACK_WIRE_VERSION)
+		return -EPROTONOSUPPORT;
+	if (le16_to_cpu(h->hdr_size) != DT_HDR_SIZE || h->flags || h->reserved[0] ||
+	    h->reserved[1] || h->reserved[2] || h->reserved[3] || h->reserved2)
+		return -EPROTO;
+	if (le32_to_cpu(h->page_size) != PAGE_SIZE ||
+	    le64_to_cpu(h->region_size) != (u64)r->npages << PAGE_SHIFT)
+		return -EMSGSIZE;
+	return 0;
+}
+
+static int dt_rx_check_rec(struct dt_region *r, struct dt_rx *rx,
+			   const struct dirtytrack_wire_rec *rec)
+{
+	u16 kind = le16_to_cpu(rec->kind);
+	u32 len = le32_to_cpu(rec->length);
+	u64 index = le64_to_cpu(rec->index), count = le64_to_cpu(rec->count);
+
+	if (rec->reserved || rec->reserved2)
+		return -EPROTO;
+	switch (kind) {
+	case DIRTYTRACK_REC_PAGE:
+	case DIRTYTRACK_REC_ZERO:
+		if (len != (kind == DIRTYTRACK_REC_PAGE ? PAGE_SIZE : 0))
+			return -EMSGSIZE;
+		if (count)
+			return -EPROTO;
+		if (index >= r->npages)
+			return -ERANGE;
+		return 0;
+	case DIRTYTRACK_REC_ROUND_END:
+		if (len)
+			return -EMSGSIZE;
+		if (index != rx->next_round || count != rx->records)
+			return -EILSEQ;
+		return 0;
+	default:
+		return -EPROTO;
+	}
+}
+
+static u32 dt_rx_rec_crc(const struct dirtytrack_wire_rec *rec, struct folio *payload)
+{
+	u32 crc = dt_crc(~0U, rec, offsetof(struct dirtytrack_wire_rec, crc));
+
+	if (payload) {
+		void *kaddr = kmap_local_folio(payload, 0);
+
+		crc = dt_crc(crc, kaddr, PAGE_SIZE);
+		kunmap_local(kaddr);
+	}
+	return ~crc;
+}
+
+static struct folio *dt_rx_alloc_payload(struct dt_region *r)
+{
+	struct mem_cgroup *old = set_active_memcg(r->memcg);
+	struct folio *folio = filemap_alloc_folio(mapping_gfp_mask(r->mapping), 0);
+
+	set_active_memcg(old);
+	return folio;
+}
+
+/* Apply a verified PAGE (@payload) or ZERO (@payload NULL) record. */
+static int dt_rx_apply(struct dt_region *r, struct dt_rx *rx, pgoff_t idx,
+		       struct folio *payload)
+{
+	struct folio *folio;
+
+	if (payload) {
+		struct mem_cgroup *old;
+		int err;
+
+		/* A hole takes the received page itself: no copy. */
+		__folio_set_locked(payload);
+		__folio_mark_uptodate(payload);
+		old = set_active_memcg(r->memcg);
+		err = filemap_add_folio(r->mapping, payload, idx, mapping_gfp_mask(r->mapping));
+		set_active_memcg(old);
+		if (!err) {
+			dt_mark_dirty(r, idx);
+			folio_unlock(payload);
+			folio_put(payload);
+			rx->payload = NULL;
+			return 0;
+		}
+		__folio_clear_locked(payload);
+		if (err != -EEXIST)
+			return err;
+	}
+	for (;;) {
+		folio = payload ? dt_get_folio(r, idx) : filemap_lock_folio(r->mapping, idx);
+		if (IS_ERR(folio))
+			return payload ? PTR_ERR(folio) : 0;	/* a hole is zero */
+		if (!dt_is_inflight(r, idx))
+			break;
+		folio_unlock(folio);
+		folio_put(folio);
+		if (dt_wait_inflight(r, idx))
+			return -EINTR;
+	}
+	if (payload)
+		copy_highpage(folio_page(folio, 0), folio_page(payload, 0));
+	else
+		clear_highpage(folio_page(folio, 0));
+	flush_dcache_folio(folio);
+	dt_mark_dirty(r, idx);
+	folio_unlock(folio);
+	folio_put(folio);
+	return 0;
+}
+
+/* A verified record: apply it and count it. */
+static int dt_rx_apply_rec(struct dt_region *r, struct dt_rx *rx,
+			   struct dirtytrack_receive *a, struct folio *payload)
+{
+	int ret = dt_rx_apply(r, rx, le64_to_cpu(rx->rec.index), payload);
+
+	if (!ret) {
+		rx->records++;
+		a->records++;
+	}
+	return ret;
+}
+
+/* Read up to @len bytes into @iter; 0 on EOF, else bytes or -errno. */
+static int dt_rx_read(struct socket *sock, struct iov_iter *iter, bool nonblock)
+{
+	struct msghdr msg = { .msg_iter = *iter };
+
+	return sock_recvmsg(sock, &msg, nonblock ? MSG_DONTWAIT : 0);
+}
+
+long dt_ioc_receive(struct dt_region *r, struct dirtytrack_receive __user *uarg)
+{
+	struct dirtytrack_receive a;
+	struct socket *sock;
+	struct dt_rx *rx;
+	bool nonblock;
+	long ret = 0;
+	int err;
+
+	if (copy_from_user(&a, uarg, sizeof(a)))
+		return -EFAULT;
+	if ((a.flags & ~(DIRTYTRACK_RECV_RESET | DIRTYTRACK_RECV_ROUND)) ||
+	    a.reserved || a.reserved2[0] || a.reserved2[1])
+		return -EINVAL;
+	a.records = 0;
+	a.bytes = 0;
+	a.rounds = 0;
+	a.eof = 0;
+	if (copy_to_user(uarg, &a, sizeof(a)))
+		return -EFAULT;
+	sock = sockfd_lookup(a.sockfd, &err);
+	if (!sock)
+		return err;
+	if (sock->type != SOCK_STREAM || !sock->sk || !sk_is_tcp(sock->sk)) {
+		ret = -EOPNOTSUPP;
+		goto out_sock;
+	}
+	nonblock = sock->file->f_flags & O_NONBLOCK;
+
+	mutex_lock(&r->lock);
+	rx = r->rx;
+	if (!rx) {
+		rx = kzalloc(sizeof(*rx), GFP_KERNEL_ACCOUNT);
+		if (!rx) {
+			ret = -ENOMEM;
+			goto out_unlock;
+		}
+		r->rx = rx;
+	}
+	if (a.flags & DIRTYTRACK_RECV_RESET) {
+		struct folio *keep = rx->payload;
+
+		memset(rx, 0, sizeof(*rx));
+		rx->payload = keep;
+	}
+	if (rx->err) {
+		ret = rx->err;
+		goto out_report;
+	}
+
+	while (!a.budget || a.bytes < a.budget || rx->have || rx->in_payload) {
+		unsigned int want = rx->started ? DT_REC_SIZE : DT_HDR_SIZE;
+		struct iov_iter iter;
+		struct kvec kv;
+		struct bio_vec bv;
+		int n;
+
+		/* A page for the next payload, before any byte of its record. */
+		if (!rx->payload) {
+			rx->payload = dt_rx_alloc_payload(r);
+			if (!rx->payload) {
+				ret = -ENOMEM;
+				break;
+			}
+		}
+
+		if (rx->in_payload) {
+			bvec_set_folio(&bv, rx->payload, PAGE_SIZE - rx->have, rx->have);
+			iov_iter_bvec(&iter, ITER_DEST, &bv, 1, PAGE_SIZE - rx->have);
+		} else {
+			kv.iov_base = rx->buf + rx->have;
+			kv.iov_len = want - rx->have;
+			iov_iter_kvec(&iter, ITER_DEST, &kv, 1, kv.iov_len);
+		}
+		n = dt_rx_read(sock, &iter, nonblock);
+		if (n < 0) {
+			ret = n;
+			break;
+		}
+		if (!n) {
+			ret = -ENODATA;		/* truncated inside a record */
+			if (rx->have || rx->in_payload)
+				goto reject;
+			ret = 0;
+			a.eof = 1;
+			break;
+		}
+		a.bytes += n;
+		rx->have += n;
+		if (rx->in_payload) {
+			if (rx->have < PAGE_SIZE)
+				continue;
+			rx->in_payload = false;
+			rx->have = 0;
+			ret = -EBADMSG;
+			if (dt_rx_rec_crc(&rx->rec, rx->payload) != le32_to_cpu(rx->rec.crc))
+				goto reject;
+			ret = dt_rx_apply_rec(r, rx, &a, rx->payload);
+			if (ret)
+				goto reject;
+			continue;
+		}
+		if (rx->have < want)
+			continue;
+		rx->have = 0;
+		if (!rx->started) {
+			ret = dt_rx_check_hdr(r, &rx->hdr);
+			if (ret)
+				goto reject;
+			rx->started = true;
+			continue;
+		}
+		ret = dt_rx_check_rec(r, rx, &rx->rec);
+		if (ret)
+			goto reject;
+		if (le16_to_cpu(rx->rec.kind) == DIRTYTRACK_REC_PAGE) {
+			rx->in_payload = true;
+			continue;
+		}
+		ret = -EBADMSG;
+		if (dt_rx_rec_crc(&rx->rec, NULL) != le32_to_cpu(rx->rec.crc))
+			goto reject;
+		if (le16_to_cpu(rx->rec.kind) == DIRTYTRACK_REC_ZERO) {
+			ret = dt_rx_apply_rec(r, rx, &a, NULL);
+			if (ret)
+				goto reject;
+			continue;
+		}
+		/* ROUND_END */
+		ret = 0;
+		rx->last_round = rx->next_round++;
+		rx->last_count = rx->records;
+		rx->records = 0;
+		a.rounds++;
+		if (a.flags & DIRTYTRACK_RECV_ROUND)
+			break;
+	}
+	if (0) {
+reject:
+		/* The stream is rejected until the caller resets it. */
+		rx->err = ret;
+	}
+	if (ret && (a.records || a.bytes) &&
+	    (ret == -EAGAIN || ret == -ERESTARTSYS || ret == -EINTR))
+		ret = 0;	/* progress first; the wait is reported next call */
+out_report:
+	a.last_round = rx->last_round;
+	a.last_count = rx->last_count;
+out_unlock:
+	mutex_unlock(&r->lock);
+	if (copy_to_user(uarg, &a, sizeof(a)) && !ret)
+		ret = -EFAULT;
+out_sock:
+	sockfd_put(sock);
+	return ret;
+}
+
+/* The region is being freed. */
+void dt_stream_free(struct dt_region *r)
+{
+	if (r->rx) {
+		if (r->rx->payload)
+			folio_put(r->rx->payload);
+		kfree(r->rx);
+	}
+	kvfree(r->inflight);
+}
