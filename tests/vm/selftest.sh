@@ -79,10 +79,12 @@ ip -o link show lo | grep -q "UP"
 echo "1..10"
 check "a clean run of 'true' exits 0" 0 'command exit 0, dmesg clean' -- true
 check "the exit status of 'false' comes back" 1 'command exit 1' -- false
+# One vCPU: under multi-threaded TCG, the code patching a WARN's panic path
+# does can hit a stray int3 on the other vCPU and hide the WARNING line.
 check "WARN_ON at module load fails the run" nonzero \
-	'WARNING: .*splat\.c' -m "$splat mode=warn" -- true
+	'WARNING: .*splat\.c' -c 1 -m "$splat mode=warn" -- true
 check "a slab redzone overwrite fails the run" nonzero \
-	'Right Redzone overwritten|KFENCE: memory corruption' -m "$splat mode=redzone" -- true
+	'Right Redzone overwritten|KFENCE: memory corruption' -c 1 -m "$splat mode=redzone" -- true
 check "the guest has the promised environment" 0 'dmesg clean' \
 	-- bash -c "$probe" "$repo"
 check "a splat line in dmesg fails a passing command" 126 'BUG: dt-selftest' \
