@@ -375,6 +375,11 @@ TEST(reader_init_rejects_bad_sizes)
 	EXPECT_EQ(-EINVAL, dt_wire_reader_feed(&rd, "x", 1));
 	EXPECT_EQ(-EINVAL, dt_wire_reader_init(&rd, PS + 1, NULL, NULL));
 	EXPECT_EQ(0, dt_wire_reader_init(&rd, PS, NULL, NULL));
+	/* An empty stream ends cleanly; one byte of a header does not. */
+	EXPECT_EQ(0, dt_wire_reader_finish(&rd));
+	EXPECT_EQ(0, dt_wire_reader_init(&rd, PS, NULL, NULL));
+	EXPECT_EQ(1, dt_wire_reader_feed(&rd, "x", 1));
+	EXPECT_EQ(-ENODATA, dt_wire_reader_finish(&rd));
 }
 
 /* ---- every documented errno ---- */
@@ -421,6 +426,15 @@ TEST(hdr_crc_is_checked_first)
 	h->magic = 0;
 	h->version = htole16(9);
 	EXPECT_EQ(-EBADMSG, run(&b, &lg));
+	/* Reserved fields before sizes, as the kernel checks them. */
+	h = (struct dirtytrack_wire_hdr *)b.p;
+	dt_wire_hdr_init(h, SIZE);
+	h->page_size = htole32(8192);
+	reseal_hdr(h);
+	EXPECT_EQ(-EMSGSIZE, run(&b, &lg));
+	h->flags = htole32(1);
+	reseal_hdr(h);
+	EXPECT_EQ(-EPROTO, run(&b, &lg));
 	/* The region size is not checked against the right value by chance. */
 	h = (struct dirtytrack_wire_hdr *)b.p;
 	dt_wire_hdr_init(h, SIZE);
@@ -475,8 +489,9 @@ TEST(rec_field_order)
 	sb_hdr(&b, SIZE);
 	r = rec_at(&b, sb_zero(&b, 1));
 	r->index = htole64(NPAGES);
+	EXPECT_EQ(-ERANGE, run(&b, &lg));
 	r->count = htole64(1);
-	EXPECT_EQ(-ERANGE, run(&b, &lg));	/* index before count */
+	EXPECT_EQ(-EPROTO, run(&b, &lg));	/* count before index */
 	r->length = htole32(1);
 	EXPECT_EQ(-EMSGSIZE, run(&b, &lg));	/* length before index */
 	r->reserved = htole16(1);
@@ -566,6 +581,7 @@ TEST(truncated_stream_is_enodata)
 	static struct dt_wire_reader rd;
 	struct log lg;
 
+	bounds[nb++] = 0;			/* an empty stream ends cleanly */
 	sb_hdr(&b, SIZE);
 	bounds[nb++] = b.len;
 	sb_page(&b, 3);

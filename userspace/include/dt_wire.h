@@ -129,8 +129,8 @@ void dt_wire_reader_on_round(struct dt_wire_reader *rd, dt_wire_round_fn fn);
  */
 ssize_t dt_wire_reader_feed(struct dt_wire_reader *rd, const void *buf, size_t len);
 /*
- * The stream has ended: 0 if at a record boundary after the stream header,
- * -ENODATA if inside the header or a record, or the reader's error.
+ * The stream has ended: 0 if at a record boundary (or before its first
+ * byte), -ENODATA if inside the header or a record, or the reader's error.
  */
 int dt_wire_reader_finish(struct dt_wire_reader *rd);
 

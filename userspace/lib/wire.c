@@ -100,6 +100,7 @@ void dt_wire_rec_round(struct dirtytrack_wire_rec *r, uint64_t round, uint64_t c
 	r->crc = htole32(rec_crc(r, NULL, 0));
 }
 
+/* The order of the checks, and so the errno of a bad stream, is the kernel's. */
 int dt_wire_hdr_check(const struct dirtytrack_wire_hdr *h, uint64_t region_size)
 {
 	if (le32toh(h->crc) != hdr_crc(h))
@@ -108,36 +109,38 @@ int dt_wire_hdr_check(const struct dirtytrack_wire_hdr *h, uint64_t region_size)
 		return -EPROTO;
 	if (le16toh(h->version) != DIRTYTRACK_WIRE_VERSION)
 		return -EPROTONOSUPPORT;
-	if (le16toh(h->hdr_size) != DT_WIRE_HDR_SIZE)
-		return -EPROTO;
-	if (le32toh(h->page_size) != DT_WIRE_PAGE_SIZE)
-		return -EMSGSIZE;
-	if (le64toh(h->region_size) != region_size)
-		return -EMSGSIZE;
 	/* Zero is zero in either byte order. */
-	if (h->flags || h->reserved[0] || h->reserved[1] || h->reserved[2] ||
-	    h->reserved[3] || h->reserved2)
+	if (le16toh(h->hdr_size) != DT_WIRE_HDR_SIZE || h->flags || h->reserved[0] ||
+	    h->reserved[1] || h->reserved[2] || h->reserved[3] || h->reserved2)
 		return -EPROTO;
+	if (le32toh(h->page_size) != DT_WIRE_PAGE_SIZE || le64toh(h->region_size) != region_size)
+		return -EMSGSIZE;
 	return 0;
 }
 
 int dt_wire_rec_check(const struct dirtytrack_wire_rec *r, uint64_t npages)
 {
 	uint16_t kind = le16toh(r->kind);
+	uint32_t len = le32toh(r->length);
 
-	if (kind < DIRTYTRACK_REC_PAGE || kind > DIRTYTRACK_REC_ROUND_END)
-		return -EPROTO;
 	if (r->reserved || r->reserved2)
 		return -EPROTO;
-	if (le32toh(r->length) != (kind == DIRTYTRACK_REC_PAGE ? DT_WIRE_PAGE_SIZE : 0))
-		return -EMSGSIZE;
-	if (kind == DIRTYTRACK_REC_ROUND_END)
-		return 0;	/* round and count: stream state, see rd_check() */
-	if (le64toh(r->index) >= npages)
-		return -ERANGE;
-	if (r->count)
+	switch (kind) {
+	case DIRTYTRACK_REC_PAGE:
+	case DIRTYTRACK_REC_ZERO:
+		if (len != (kind == DIRTYTRACK_REC_PAGE ? DT_WIRE_PAGE_SIZE : 0))
+			return -EMSGSIZE;
+		if (r->count)
+			return -EPROTO;
+		if (le64toh(r->index) >= npages)
+			return -ERANGE;
+		return 0;
+	case DIRTYTRACK_REC_ROUND_END:
+		/* round and count: stream state, see rd_check() */
+		return len ? -EMSGSIZE : 0;
+	default:
 		return -EPROTO;
-	return 0;
+	}
 }
 
 int dt_wire_rec_verify(const struct dirtytrack_wire_rec *r, const void *payload)
@@ -308,7 +311,8 @@ int dt_wire_reader_finish(struct dt_wire_reader *rd)
 {
 	if (rd->state == RD_FAILED)
 		return rd->err;
-	if (rd->state != RD_REC || rd->have)
+	/* Like the kernel's RECEIVE: an empty stream is a clean end. */
+	if (rd->state == RD_PAYLOAD || rd->have)
 		return rd_fail(rd, -ENODATA);
 	return 0;
 }
