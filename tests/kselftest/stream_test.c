@@ -8,6 +8,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <sys/socket.h>
@@ -20,29 +21,100 @@
 
 FIXTURE(xfer) {
 	int dev, src, dst, tx, rx;
+	int ns_tx, ns_rx;		/* network namespaces of the ends, or -1 */
 	char *smap, *dmap;
 };
 
-static void tcp_pair(struct __test_metadata *_metadata, int *tx, int *rx)
+/* The two ends on loopback, or in two network namespaces joined by veth. */
+FIXTURE_VARIANT(xfer) {
+	bool veth;
+};
+
+FIXTURE_VARIANT_ADD(xfer, loopback) {
+	.veth = false,
+};
+
+FIXTURE_VARIANT_ADD(xfer, veth) {
+	.veth = true,
+};
+
+#define VETH_TX "10.211.0.1"
+#define VETH_RX "10.211.0.2"
+
+static int netns_new(void)
+{
+	if (unshare(CLONE_NEWNET))
+		return -1;
+	return open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+}
+
+/* Two fresh namespaces; veth dt0 (VETH_TX) in ns_tx, dt1 (VETH_RX) in ns_rx. */
+static void veth_setup(struct __test_metadata *_metadata, FIXTURE_DATA(xfer) *self)
+{
+	int home = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	char cmd[256];
+
+	ASSERT_LE(0, home);
+	self->ns_rx = netns_new();
+	ASSERT_LE(0, self->ns_rx);
+	self->ns_tx = netns_new();
+	ASSERT_LE(0, self->ns_tx);
+	snprintf(cmd, sizeof(cmd),
+		 "ip link add dt0 type veth peer name dt1 netns /proc/%d/fd/%d && "
+		 "ip addr add " VETH_TX "/24 dev dt0 && ip link set dt0 up",
+		 getpid(), self->ns_rx);
+	ASSERT_EQ(0, system(cmd));
+	ASSERT_EQ(0, setns(self->ns_rx, CLONE_NEWNET));
+	ASSERT_EQ(0, system("ip addr add " VETH_RX "/24 dev dt1 && ip link set dt1 up"));
+	ASSERT_EQ(0, setns(home, CLONE_NEWNET));
+	close(home);
+}
+
+/* A connected pair: self->tx sends, self->rx receives. */
+static void tcp_pair(struct __test_metadata *_metadata, FIXTURE_DATA(xfer) *self)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in local;
 	socklen_t len = sizeof(a);
-	int l = socket(AF_INET, SOCK_STREAM, 0);
+	int l;
 
+	if (self->ns_rx >= 0) {
+		a.sin_addr.s_addr = inet_addr(VETH_RX);
+		ASSERT_EQ(0, setns(self->ns_rx, CLONE_NEWNET));
+	}
+	l = socket(AF_INET, SOCK_STREAM, 0);
 	ASSERT_LE(0, l);
 	ASSERT_EQ(0, bind(l, (struct sockaddr *)&a, sizeof(a)));
 	ASSERT_EQ(0, listen(l, 1));
 	ASSERT_EQ(0, getsockname(l, (struct sockaddr *)&a, &len));
-	*tx = socket(AF_INET, SOCK_STREAM, 0);
-	ASSERT_LE(0, *tx);
-	ASSERT_EQ(0, connect(*tx, (struct sockaddr *)&a, sizeof(a)));
-	*rx = accept(l, NULL, NULL);
-	ASSERT_LE(0, *rx);
+	if (self->ns_tx >= 0)
+		ASSERT_EQ(0, setns(self->ns_tx, CLONE_NEWNET));
+	self->tx = socket(AF_INET, SOCK_STREAM, 0);
+	ASSERT_LE(0, self->tx);
+	ASSERT_EQ(0, connect(self->tx, (struct sockaddr *)&a, sizeof(a)));
+	self->rx = accept(l, NULL, NULL);
+	ASSERT_LE(0, self->rx);
 	close(l);
+	/* Over veth the sender's address is dt0's: the bytes cross the pair. */
+	len = sizeof(local);
+	ASSERT_EQ(0, getsockname(self->tx, (struct sockaddr *)&local, &len));
+	ASSERT_EQ(self->ns_tx >= 0 ? inet_addr(VETH_TX) : htonl(INADDR_LOOPBACK),
+		  local.sin_addr.s_addr);
+}
+
+/* Close the pair and connect a new one (a fresh stream). */
+static void tcp_repair(struct __test_metadata *_metadata, FIXTURE_DATA(xfer) *self)
+{
+	close(self->tx);
+	close(self->rx);
+	tcp_pair(_metadata, self);
 }
 
 FIXTURE_SETUP(xfer)
 {
+	self->ns_tx = self->ns_rx = -1;
+	if (variant->veth)
+		veth_setup(_metadata, self);
 	self->dev = dt_open();
 	ASSERT_LE(0, self->dev);
 	self->src = dt_region_create(self->dev, NP * PS);
@@ -53,7 +125,7 @@ FIXTURE_SETUP(xfer)
 	self->dmap = mmap(NULL, NP * PS, PROT_READ | PROT_WRITE, MAP_SHARED, self->dst, 0);
 	ASSERT_NE(MAP_FAILED, self->smap);
 	ASSERT_NE(MAP_FAILED, self->dmap);
-	tcp_pair(_metadata, &self->tx, &self->rx);
+	tcp_pair(_metadata, self);
 }
 
 FIXTURE_TEARDOWN(xfer)
@@ -65,6 +137,10 @@ FIXTURE_TEARDOWN(xfer)
 	close(self->src);
 	close(self->dst);
 	close(self->dev);
+	if (self->ns_tx >= 0)
+		close(self->ns_tx);
+	if (self->ns_rx >= 0)
+		close(self->ns_rx);
 }
 
 struct rx_job {
@@ -351,9 +427,7 @@ TEST_F(xfer, peer_closes)
 	EXPECT_EQ(0, r.records);
 	EXPECT_EQ(0, self->dmap[PS]);		/* not half-written */
 	/* Sender side, on a new connection: the receiver is gone. */
-	close(self->tx);
-	close(self->rx);
-	tcp_pair(_metadata, &self->tx, &self->rx);
+	tcp_repair(_metadata, self);
 	close(self->rx);
 	self->rx = socket(AF_INET, SOCK_STREAM, 0);
 	s.sockfd = self->tx;
@@ -515,16 +589,44 @@ static const struct crafted crafted[] = {
 	{ "skipped round number", EILSEQ, skipped_round },
 };
 
+/* Bytes of a crafted stream, sent at once and also fed to the library's reader. */
+struct wbuf {
+	size_t len;
+	char b[4 * (PS + 64)];
+};
+
+static void put(struct wbuf *w, const void *p, size_t n)
+{
+	memcpy(w->b + w->len, p, n);
+	w->len += n;
+}
+
+/* The library's verdict on the same bytes (validate only). */
+static int library_verdict(const struct wbuf *w, uint64_t *records)
+{
+	static struct dt_wire_reader rd;
+	ssize_t ret;
+
+	dt_wire_reader_init(&rd, NP * PS, NULL, NULL);
+	ret = dt_wire_reader_feed(&rd, w->b, w->len);
+	*records = rd.records;
+	return ret < 0 ? (int)ret : dt_wire_reader_finish(&rd);
+}
+
 TEST_F(xfer, crafted_bad_streams)
 {
 	static char page[PS], good[PS];
+	static struct wbuf w;
 	unsigned int i;
 
 	for (i = 0; i < sizeof(crafted) / sizeof(crafted[0]); i++) {
 		const struct crafted *c = &crafted[i];
 		struct dirtytrack_receive r = { .sockfd = self->rx, .flags = DIRTYTRACK_RECV_RESET };
+		bool hdr_case = c->spoil == bad_magic || c->spoil == bad_version ||
+				c->spoil == bad_region;
 		struct dirtytrack_wire_hdr h;
 		struct dirtytrack_wire_rec g, bad;
+		uint64_t lib_records;
 		size_t n = PS;
 		int ret;
 
@@ -535,33 +637,293 @@ TEST_F(xfer, crafted_bad_streams)
 		dt_wire_rec_page(&g, 2, good);		/* a good record before */
 		dt_wire_rec_page(&bad, 7, page);
 		c->spoil(&h, &bad, page, &n);
-		ASSERT_EQ(0, dt_wire_send(self->tx, &h, sizeof(h)));
-		if (c->spoil != bad_magic && c->spoil != bad_version && c->spoil != bad_region) {
-			ASSERT_EQ(0, dt_wire_send(self->tx, &g, sizeof(g)));
-			ASSERT_EQ(0, dt_wire_send(self->tx, good, PS));
+		w.len = 0;
+		put(&w, &h, sizeof(h));
+		if (!hdr_case) {
+			put(&w, &g, sizeof(g));
+			put(&w, good, PS);
 			dt_wire_rec_zero(&g, 3);
-			ASSERT_EQ(0, dt_wire_send(self->tx, &g, sizeof(g)));
+			put(&w, &g, sizeof(g));
 		}
-		ASSERT_EQ(0, dt_wire_send(self->tx, &bad, sizeof(bad)));
-		if (n)
-			ASSERT_EQ(0, dt_wire_send(self->tx, page, n));
+		put(&w, &bad, sizeof(bad));
+		put(&w, page, n);
+		ASSERT_EQ(0, dt_wire_send(self->tx, w.b, w.len));
 		if (c->spoil == truncated)
 			shutdown(self->tx, SHUT_WR);
 		ret = dt_receive(self->dst, &r);
 		EXPECT_EQ(-c->err, ret) TH_LOG("%s: got %s", c->name, strerror(-ret));
-		if (c->spoil != bad_magic && c->spoil != bad_version && c->spoil != bad_region) {
+		if (!hdr_case) {
 			EXPECT_EQ(2, r.records) TH_LOG("%s", c->name);
 			EXPECT_EQ(0, memcmp(self->dmap + 2 * PS, good, PS)) TH_LOG("%s", c->name);
 		}
 		EXPECT_EQ(0, self->dmap[7 * PS]) TH_LOG("%s: rejected page written", c->name);
+		/* The library's reader says the same about the same bytes. */
+		EXPECT_EQ(-c->err, library_verdict(&w, &lib_records)) TH_LOG("%s", c->name);
+		EXPECT_EQ(r.records, lib_records) TH_LOG("%s", c->name);
 		/* The error sticks until the stream is reset. */
 		r.flags = 0;
 		EXPECT_EQ(-c->err, dt_receive(self->dst, &r));
-		/* A fresh connection for the next case. */
-		close(self->tx);
-		close(self->rx);
-		tcp_pair(_metadata, &self->tx, &self->rx);
+		tcp_repair(_metadata, self);	/* a fresh connection for the next case */
 	}
+}
+
+/*
+ * Differential check: a good stream with one random defect (a flipped byte
+ * with or without a recomputed CRC, a field set to an edge value, a cut) goes
+ * to the kernel's RECEIVE and to the library's reader. Both must give the
+ * same errno and apply the same records, and the destination must equal the
+ * reader's copy: the kernel wrote exactly the records the reader accepted.
+ */
+struct unit {
+	size_t off, len;	/* the header or record header */
+	size_t payload;		/* payload bytes after it */
+};
+
+struct shadow {
+	char *mem;
+};
+
+static int shadow_apply(void *ctx, uint64_t index, const void *payload)
+{
+	struct shadow *sh = ctx;
+
+	if (payload)
+		memcpy(sh->mem + index * PS, payload, PS);
+	else
+		memset(sh->mem + index * PS, 0, PS);
+	return 0;
+}
+
+static uint64_t rnd(uint64_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 7;
+	*x ^= *x << 17;
+	return *x;
+}
+
+static void reseal(struct wbuf *w, const struct unit *u)
+{
+	char *p = w->b + u->off;
+
+	if (u->len == sizeof(struct dirtytrack_wire_hdr)) {
+		struct dirtytrack_wire_hdr *h = (void *)p;
+
+		h->crc = htole32(dt_crc32c(0, h, offsetof(struct dirtytrack_wire_hdr, crc)));
+	} else {
+		fix_rec((void *)p, p + u->len, u->payload);
+	}
+}
+
+/* Set an aligned 2- or 4-byte field of unit @t (not its CRC) to an edge value. */
+static void set_edge(struct wbuf *w, const struct unit *t, uint64_t *x)
+{
+	static const uint64_t edge[] = { 0, 1, 2, 3, NP - 1, NP, PS, 2 * PS,
+					 NP * PS, UINT32_MAX, UINT64_MAX };
+	uint64_t v = htole64(edge[rnd(x) % (sizeof(edge) / sizeof(edge[0]))]);
+	size_t at = t->off + (rnd(x) % (t->len / 4 - 1)) * 4;
+
+	memcpy(w->b + at, &v, rnd(x) & 1 ? 4 : 2);
+}
+
+TEST_F(xfer, kernel_and_library_agree)
+{
+	static struct wbuf base, w;
+	static char pages[3][PS];
+	struct shadow sh = { .mem = malloc(NP * PS) };
+	struct dirtytrack_wire_hdr h;
+	struct dirtytrack_wire_rec rec;
+	struct unit u[8];
+	int nu = 0, seed, agreed_errors = 0;
+
+	ASSERT_NE(NULL, sh.mem);
+	for (int k = 0; k < 3; k++)
+		memset(pages[k], 0x41 + k, PS);
+	dt_wire_hdr_init(&h, NP * PS);
+#define UNIT(p, n, pl) do {						\
+		u[nu++] = (struct unit){ base.len, n, pl ? PS : 0 };	\
+		put(&base, p, n);					\
+		if (pl)							\
+			put(&base, pl, PS);				\
+	} while (0)
+	UNIT(&h, sizeof(h), NULL);
+	dt_wire_rec_page(&rec, 2, pages[0]);
+	UNIT(&rec, sizeof(rec), pages[0]);
+	dt_wire_rec_zero(&rec, 3);
+	UNIT(&rec, sizeof(rec), NULL);
+	dt_wire_rec_page(&rec, 5, pages[1]);
+	UNIT(&rec, sizeof(rec), pages[1]);
+	dt_wire_rec_round(&rec, 0, 3);
+	UNIT(&rec, sizeof(rec), NULL);
+	dt_wire_rec_page(&rec, 7, pages[2]);
+	UNIT(&rec, sizeof(rec), pages[2]);
+	dt_wire_rec_round(&rec, 1, 1);
+	UNIT(&rec, sizeof(rec), NULL);
+#undef UNIT
+
+	for (seed = 1; seed <= 300; seed++) {
+		struct dirtytrack_receive r = { .sockfd = self->rx, .flags = DIRTYTRACK_RECV_RESET };
+		static struct dt_wire_reader rd;
+		uint64_t x = (uint64_t)seed * 0x9e3779b97f4a7c15ULL;
+		const struct unit *t;
+		size_t at;
+		int kret, lret, op;
+		ssize_t fret;
+
+		rnd(&x);
+		w = base;
+		t = &u[rnd(&x) % nu];
+		op = rnd(&x) % 6;
+		switch (op) {
+		case 0:		/* a flipped header byte; the CRC catches it */
+		case 1:		/* the same with the CRC recomputed */
+			at = t->off + rnd(&x) % t->len;
+			w.b[at] ^= (char)(1 + rnd(&x) % 255);
+			if (op == 1)
+				reseal(&w, t);
+			break;
+		case 2:		/* one or two fields set to edge values, resealed */
+		case 3:		/* (two: which defect is reported first) */
+			for (int k = 0; k < op - 1; k++)
+				set_edge(&w, t, &x);
+			reseal(&w, t);
+			break;
+		case 4:		/* a flipped payload byte */
+			if (t->payload) {
+				w.b[t->off + t->len + rnd(&x) % PS] ^= 0x10;
+				break;
+			}
+			/* fall through */
+		default:	/* cut short: anywhere, or at a unit's start */
+			w.len = rnd(&x) & 1 ? t->off : rnd(&x) % base.len;
+			break;
+		}
+		memcpy(sh.mem, self->dmap, NP * PS);
+		dt_wire_reader_init(&rd, NP * PS, shadow_apply, &sh);
+		fret = dt_wire_reader_feed(&rd, w.b, w.len);
+		lret = fret < 0 ? (int)fret : dt_wire_reader_finish(&rd);
+
+		ASSERT_EQ(0, dt_wire_send(self->tx, w.b, w.len));
+		shutdown(self->tx, SHUT_WR);
+		kret = dt_receive(self->dst, &r);
+		ASSERT_EQ(lret, kret) TH_LOG("seed %d: library %s, kernel %s", seed,
+					     strerror(-lret), strerror(-kret));
+		ASSERT_EQ(rd.records, r.records) TH_LOG("seed %d", seed);
+		ASSERT_EQ(rd.rounds, r.rounds) TH_LOG("seed %d", seed);
+		ASSERT_EQ(0, memcmp(sh.mem, self->dmap, NP * PS)) TH_LOG("seed %d", seed);
+		agreed_errors += !!kret;
+		tcp_repair(_metadata, self);
+	}
+	/* The defects were real: most cases are rejections, not clean streams. */
+	EXPECT_LT(150, agreed_errors);
+	free(sh.mem);
+}
+
+/* The kernel's stream read by the library, the library's stream received by the kernel. */
+struct lib_rx {
+	int sock, ret;
+	struct dt_wire_reader rd;
+	struct shadow sh;
+};
+
+static void *lib_rx_thread(void *p)
+{
+	struct lib_rx *l = p;
+
+	l->ret = dt_wire_recv_into(l->sock, &l->rd);
+	return NULL;
+}
+
+TEST_F(xfer, library_and_kernel_interoperate)
+{
+	struct dirtytrack_stream s = { .sockfd = self->tx, .npages = NP, .round = 0,
+		.flags = DIRTYTRACK_STREAM_SRC_RANGE | DIRTYTRACK_STREAM_HEADER |
+			 DIRTYTRACK_STREAM_END_ROUND };
+	static struct lib_rx l;
+	uint64_t holes = 0, recs;
+	struct rx_job rj;
+	pthread_t th;
+
+	for (int p = 0; p < NP; p++) {
+		if (p % 3)
+			memset(self->smap + p * PS, p, PS);
+		else
+			holes++;
+	}
+	/* Kernel STREAM -> library reader. */
+	l.sock = self->rx;
+	l.sh.mem = calloc(1, NP * PS);
+	ASSERT_NE(NULL, l.sh.mem);
+	ASSERT_EQ(0, dt_wire_reader_init(&l.rd, NP * PS, shadow_apply, &l.sh));
+	ASSERT_EQ(0, pthread_create(&th, NULL, lib_rx_thread, &l));
+	ASSERT_EQ(0, dt_stream(self->src, &s));
+	EXPECT_EQ(1, s.done);
+	shutdown(self->tx, SHUT_WR);
+	pthread_join(th, NULL);
+	ASSERT_EQ(0, l.ret) TH_LOG("library reader: %s", strerror(-l.ret));
+	EXPECT_EQ(NP, l.rd.records);
+	EXPECT_EQ(holes, l.rd.zero_records);
+	EXPECT_EQ(1, l.rd.rounds);
+	EXPECT_EQ(NP, l.rd.last_count);
+	EXPECT_EQ(0, memcmp(l.sh.mem, self->smap, NP * PS));
+	free(l.sh.mem);
+
+	/* Library sender -> kernel RECEIVE. */
+	tcp_repair(_metadata, self);
+	rx_start(&rj, self->dst, self->rx, DIRTYTRACK_RECV_RESET | DIRTYTRACK_RECV_ROUND);
+	ASSERT_EQ(0, dt_wire_send_hdr(self->tx, NP * PS));
+	ASSERT_EQ(0, dt_wire_send_pages(self->tx, self->smap, 0, NP, NULL, &recs));
+	ASSERT_EQ(0, dt_wire_send_round(self->tx, 0, recs));
+	pthread_join(rj.th, NULL);
+	ASSERT_EQ(0, rj.ret) TH_LOG("kernel receive: %s", strerror(-rj.ret));
+	EXPECT_EQ(NP, recs);
+	EXPECT_EQ(NP, rj.r.records);
+	EXPECT_EQ(NP, rj.r.last_count);
+	EXPECT_EQ(NP, first_diff(self));
+}
+
+/* A signal stops a blocked RECEIVE; the partial record waits for the next call. */
+TEST_F(xfer, signal_during_receive)
+{
+	struct sigaction sa = { .sa_handler = on_alarm };	/* no SA_RESTART */
+	struct dirtytrack_receive r = { .sockfd = self->rx,
+		.flags = DIRTYTRACK_RECV_RESET | DIRTYTRACK_RECV_ROUND };
+	struct dirtytrack_wire_hdr h;
+	struct dirtytrack_wire_rec rec;
+	char *page = self->smap + 5 * PS;
+	int ret;
+
+	memset(page, 0x5a, PS);
+	dt_wire_hdr_init(&h, NP * PS);
+	dt_wire_rec_page(&rec, 5, page);
+	ASSERT_EQ(0, dt_wire_send(self->tx, &h, sizeof(h)));
+	ASSERT_EQ(0, dt_wire_send(self->tx, &rec, sizeof(rec)));
+	ASSERT_EQ(0, dt_wire_send(self->tx, page, 100));
+	ASSERT_EQ(0, sigaction(SIGALRM, &sa, NULL));
+	/* Progress, then the wait is interrupted: the progress is reported. */
+	alarm(1);
+	ret = dt_receive(self->dst, &r);
+	alarm(0);
+	EXPECT_EQ(0, ret);
+	EXPECT_EQ(sizeof(h) + sizeof(rec) + 100, r.bytes);
+	EXPECT_EQ(0, r.records);
+	EXPECT_EQ(0, r.eof);
+	EXPECT_EQ(0, self->dmap[5 * PS]);	/* half a payload: nothing written */
+	/* No progress: the interrupted wait is -EINTR. */
+	r.flags = DIRTYTRACK_RECV_ROUND;
+	alarm(1);
+	ret = dt_receive(self->dst, &r);
+	alarm(0);
+	EXPECT_EQ(-EINTR, ret);
+	EXPECT_EQ(0, r.bytes);
+	/* The rest of the record arrives; the next call completes the round. */
+	ASSERT_EQ(0, dt_wire_send(self->tx, page + 100, PS - 100));
+	ASSERT_EQ(0, dt_wire_send_round(self->tx, 0, 1));
+	ASSERT_EQ(0, dt_receive(self->dst, &r));
+	EXPECT_EQ(1, r.records);
+	EXPECT_EQ(1, r.rounds);
+	EXPECT_EQ(1, r.last_count);
+	EXPECT_EQ(0, memcmp(self->dmap + 5 * PS, page, PS));
 }
 
 TEST_HARNESS_MAIN
