@@ -88,6 +88,8 @@ ENVIRONMENT
     DT_VM_SMP      default for -c        DT_VM_MEM      default for -M
     DT_VM_TIMEOUT  default for -t        DT_VM_QUIET    if non-empty, do not
                    echo the guest console to stdout (it is always saved)
+    DT_VM_RETRIES  boots to retry after a TCG code-patching artefact (default
+                   2, see NOTES)
 
 FILES (in OUTDIR)
     console.log    the serial console: kernel messages of level error and
@@ -105,6 +107,15 @@ EXIT STATUS
            failure, or an insmod, rmmod or chdir failure in the guest
     126    a kernel splat or a bad taint (even if CMD succeeded)
     The summary line tells these apart from a CMD that exits 124 to 126.
+
+NOTES
+    With more than one vCPU, multi-threaded TCG sometimes lets a vCPU run a
+    stale translation of code the kernel has just patched (jump labels,
+    alternatives, static calls), and the guest dies of "Oops: int3" at a
+    patch site, at boot or when a static key flips. This is an emulator
+    artefact, not a guest bug: when a run ends in a crash whose first Oops is
+    an int3, run.sh says so and boots again, up to DT_VM_RETRIES times. Run
+    tests that flip static keys on one vCPU (-c 1), where it cannot happen.
 
 EXAMPLES
     tests/vm/run.sh -- uname -r
@@ -376,27 +387,41 @@ qemu=(qemu-system-x86_64 "${accel_args[@]}" -smp "$cpus" -m "$mem"
 	-virtfs "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap"
 	-virtfs "local,path=${outdir//,/,,},mount_tag=dtout,security_model=none")
 
-console=$outdir/console.log
-start=${EPOCHREALTIME/[.,]/}
-set +e
-# No stdin (CI has none, and qemu must not grab a terminal). The console is
-# saved without the CRs of the serial line and the escapes of the firmware.
-timeout --foreground -k 10 "$timeout_s" "${qemu[@]}" </dev/null 2>&1 |
-	sed -u -e 's/\r$//' -e 's/\x1bc/\n/g' -e 's/\x1b\([[(][0-9;?]*\)\?[a-zA-Z]//g' |
-	if [ -n "${DT_VM_QUIET:-}" ]; then cat >"$console"; else tee "$console"; fi
-qemu_status=${PIPESTATUS[0]}
-set -e
-elapsed_us=$((${EPOCHREALTIME/[.,]/} - start))
-elapsed=$((elapsed_us / 1000000)).$((elapsed_us / 100000 % 10))
-
-# ------------------------------------------------------------------ verdict
-
+# What a kernel splat looks like on the console and in dmesg.
 splat_re='WARNING:|BUG:|BUG |kernel BUG|Oops|KFENCE|general protection fault'
 splat_re+='|Kernel panic|list_add corruption|list_del corruption|UBSAN|Call Trace'
 splat_re+='|^(\[ *[0-9]+\.[0-9]+\] )?={5,}$|Poison overwritten|Redzone|Object padding'
 splat_re+='|refcount_t:|hung_task|INFO: task .* blocked for more than|soft lockup'
 splat_re+='|hard LOCKUP|self-detected stall|INFO: rcu|detected stalls on CPUs'
 kmsg_re='\[ *[0-9]+\.[0-9]+\] '	# a kernel message on the console
+
+console=$outdir/console.log
+retries=${DT_VM_RETRIES:-2}
+[[ $retries =~ ^[0-9]+$ ]] || usage_error "DT_VM_RETRIES must be a number, not '$retries'"
+for ((attempt = 0; ; attempt++)); do
+	rm -f "$outdir/rc" "$outdir/dmesg" "$outdir/tainted" "$outdir/.vm/errors"
+	start=${EPOCHREALTIME/[.,]/}
+	set +e
+	# No stdin (CI has none, and qemu must not grab a terminal). The console is
+	# saved without the CRs of the serial line and the escapes of the firmware.
+	timeout --foreground -k 10 "$timeout_s" "${qemu[@]}" </dev/null 2>&1 |
+		sed -u -e 's/\r$//' -e 's/\x1bc/\n/g' -e 's/\x1b\([[(][0-9;?]*\)\?[a-zA-Z]//g' |
+		if [ -n "${DT_VM_QUIET:-}" ]; then cat >"$console"; else tee "$console"; fi
+	qemu_status=${PIPESTATUS[0]}
+	set -e
+	# See NOTES: a crash whose first splat is an int3 Oops is the emulator's.
+	first=$(grep -aE -- "$kmsg_re" "$console" | grep -aE -- "$splat_re" | sed -n 1p || true)
+	[ "$cpus" -gt 1 ] && [ ! -f "$outdir/rc" ] && [ "$attempt" -lt "$retries" ] &&
+		[[ $first == *'Oops: int3'* ]] || break
+	cp "$console" "$outdir/console.int3-$attempt.log"
+	say "TCG code-patching artefact (Oops: int3, see -h), boot $((attempt + 2)) of $((retries + 1));" \
+		"console kept in $outdir/console.int3-$attempt.log"
+done
+elapsed_us=$((${EPOCHREALTIME/[.,]/} - start))
+elapsed=$((elapsed_us / 1000000)).$((elapsed_us / 100000 % 10))
+
+# ------------------------------------------------------------------ verdict
+
 
 # Print the splat lines of OUTDIR/dmesg, then those of the console (kernel
 # messages only, not CMD's output) that dmesg lacks, each once: after a panic

@@ -76,7 +76,7 @@ grep -q " /sys/kernel/tracing tracefs " /proc/mounts
 ip -o link show lo | grep -q "UP"
 [ "$DT_VM" = 1 ]'
 
-echo "1..10"
+echo "1..11"
 check "a clean run of 'true' exits 0" 0 'command exit 0, dmesg clean' -- true
 check "the exit status of 'false' comes back" 1 'command exit 1' -- false
 # One vCPU: under multi-threaded TCG, the code patching a WARN's panic path
@@ -95,6 +95,10 @@ check "a failing insmod fails the run" 125 'insmod dt_splat .*failed' \
 	-m "$splat" -m "$splat" -- true
 check "a hung guest is killed at the timeout" 124 'timed out after 20 s' \
 	-t 20 -- sleep 1000
+# A crash whose first splat is an int3 Oops is booted again (run.sh -h, NOTES).
+DT_VM_RETRIES=1 check "an int3 crash on 2 vCPUs is booted again, then fails" 125 \
+	'Oops: int3.*boot 2 of 2' -c 2 -- sh -c \
+	'echo "<0>Oops: int3: 0000 [#1] dt-selftest" >/dev/kmsg; echo c >/proc/sysrq-trigger'
 check "bad usage exits 2 without booting" 2 'no command given' -c 1
 
 echo "# $passed passed, $failed failed"
