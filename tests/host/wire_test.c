@@ -823,11 +823,7 @@ static int e2e_apply(void *ctx, uint64_t index, const void *page)
 {
 	struct e2e *e = ctx;
 
-	if (page)
-		memcpy(e->dst + index * PS, page, PS);
-	else
-		memset(e->dst + index * PS, 0, PS);
-	return 0;
+	return dt_wire_apply_mem(e->dst, index, page);
 }
 
 /* After round 0 exactly the pages of bm0 have arrived. */

@@ -679,21 +679,6 @@ struct unit {
 	size_t payload;		/* payload bytes after it */
 };
 
-struct shadow {
-	char *mem;
-};
-
-static int shadow_apply(void *ctx, uint64_t index, const void *payload)
-{
-	struct shadow *sh = ctx;
-
-	if (payload)
-		memcpy(sh->mem + index * PS, payload, PS);
-	else
-		memset(sh->mem + index * PS, 0, PS);
-	return 0;
-}
-
 static uint64_t rnd(uint64_t *x)
 {
 	*x ^= *x << 13;
@@ -730,13 +715,13 @@ TEST_F(xfer, kernel_and_library_agree)
 {
 	static struct wbuf base, w;
 	static char pages[3][PS];
-	struct shadow sh = { .mem = malloc(NP * PS) };
+	char *shadow = malloc(NP * PS);
 	struct dirtytrack_wire_hdr h;
 	struct dirtytrack_wire_rec rec;
 	struct unit u[8];
 	int nu = 0, seed, agreed_errors = 0;
 
-	ASSERT_NE(NULL, sh.mem);
+	ASSERT_NE(NULL, shadow);
 	for (int k = 0; k < 3; k++)
 		memset(pages[k], 0x41 + k, PS);
 	dt_wire_hdr_init(&h, NP * PS);
@@ -798,8 +783,8 @@ TEST_F(xfer, kernel_and_library_agree)
 			w.len = rnd(&x) & 1 ? t->off : rnd(&x) % base.len;
 			break;
 		}
-		memcpy(sh.mem, self->dmap, NP * PS);
-		dt_wire_reader_init(&rd, NP * PS, shadow_apply, &sh);
+		memcpy(shadow, self->dmap, NP * PS);
+		dt_wire_reader_init(&rd, NP * PS, dt_wire_apply_mem, shadow);
 		fret = dt_wire_reader_feed(&rd, w.b, w.len);
 		lret = fret < 0 ? (int)fret : dt_wire_reader_finish(&rd);
 
@@ -810,20 +795,20 @@ TEST_F(xfer, kernel_and_library_agree)
 					     strerror(-lret), strerror(-kret));
 		ASSERT_EQ(rd.records, r.records) TH_LOG("seed %d", seed);
 		ASSERT_EQ(rd.rounds, r.rounds) TH_LOG("seed %d", seed);
-		ASSERT_EQ(0, memcmp(sh.mem, self->dmap, NP * PS)) TH_LOG("seed %d", seed);
+		ASSERT_EQ(0, memcmp(shadow, self->dmap, NP * PS)) TH_LOG("seed %d", seed);
 		agreed_errors += !!kret;
 		tcp_repair(_metadata, self);
 	}
 	/* The defects were real: most cases are rejections, not clean streams. */
 	EXPECT_LT(150, agreed_errors);
-	free(sh.mem);
+	free(shadow);
 }
 
 /* The kernel's stream read by the library, the library's stream received by the kernel. */
 struct lib_rx {
 	int sock, ret;
 	struct dt_wire_reader rd;
-	struct shadow sh;
+	char *copy;
 };
 
 static void *lib_rx_thread(void *p)
@@ -852,9 +837,9 @@ TEST_F(xfer, library_and_kernel_interoperate)
 	}
 	/* Kernel STREAM -> library reader. */
 	l.sock = self->rx;
-	l.sh.mem = calloc(1, NP * PS);
-	ASSERT_NE(NULL, l.sh.mem);
-	ASSERT_EQ(0, dt_wire_reader_init(&l.rd, NP * PS, shadow_apply, &l.sh));
+	l.copy = calloc(1, NP * PS);
+	ASSERT_NE(NULL, l.copy);
+	ASSERT_EQ(0, dt_wire_reader_init(&l.rd, NP * PS, dt_wire_apply_mem, l.copy));
 	ASSERT_EQ(0, pthread_create(&th, NULL, lib_rx_thread, &l));
 	ASSERT_EQ(0, dt_stream(self->src, &s));
 	EXPECT_EQ(1, s.done);
@@ -865,8 +850,8 @@ TEST_F(xfer, library_and_kernel_interoperate)
 	EXPECT_EQ(holes, l.rd.zero_records);
 	EXPECT_EQ(1, l.rd.rounds);
 	EXPECT_EQ(NP, l.rd.last_count);
-	EXPECT_EQ(0, memcmp(l.sh.mem, self->smap, NP * PS));
-	free(l.sh.mem);
+	EXPECT_EQ(0, memcmp(l.copy, self->smap, NP * PS));
+	free(l.copy);
 
 	/* Library sender -> kernel RECEIVE. */
 	tcp_repair(_metadata, self);

@@ -74,6 +74,8 @@ int dt_wire_rec_verify(const struct dirtytrack_wire_rec *r, const void *payload)
  */
 typedef int (*dt_wire_apply_fn)(void *ctx, uint64_t index, const void *page);
 typedef int (*dt_wire_round_fn)(void *ctx, uint64_t round, uint64_t count);
+/* An apply callback for a flat copy of the region: ctx is its first byte. */
+int dt_wire_apply_mem(void *ctx, uint64_t index, const void *page);
 
 /*
  * An incremental reader of one stream. Fields marked "public" may be read at

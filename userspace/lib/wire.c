@@ -154,6 +154,17 @@ int dt_wire_rec_verify(const struct dirtytrack_wire_rec *r, const void *payload)
 
 /* ---- the reader ---- */
 
+int dt_wire_apply_mem(void *ctx, uint64_t index, const void *page)
+{
+	unsigned char *dst = (unsigned char *)ctx + index * DT_WIRE_PAGE_SIZE;
+
+	if (page)
+		memcpy(dst, page, DT_WIRE_PAGE_SIZE);
+	else
+		memset(dst, 0, DT_WIRE_PAGE_SIZE);
+	return 0;
+}
+
 enum {
 	RD_HDR,		/* buffering the stream header into u.raw */
 	RD_REC,		/* buffering a record header into u.rec */
