@@ -33,7 +33,7 @@ KMOD := dirtytrack.ko
 
 
 .PHONY: ensure-deps all bpf module userspace tests deps check checkpatch sparse test test-host \
-	test-vm vm-run install modules_install headers_install clean help need-kdir
+	test-vm vm-run bench bench-smoke install modules_install headers_install clean help need-kdir
 
 all: module userspace bpf tests
 
@@ -50,6 +50,9 @@ help:
 	@echo 'make deps           install what is missing (Debian packages; 6.12 headers and'
 	@echo '                    image unpacked into $$DT_CACHE, default ~/.cache/dirtytrack)'
 	@echo 'make test           build, run host tests and VM tests; last line "N passed, N failed"'
+	@echo 'make bench          dirtytrack against uffd-wp, soft-dirty, mprotect and userspace'
+	@echo '                     transfer in the test VM (up to 60 min): out/bench/summary.md'
+	@echo 'make bench-smoke     the same on tiny sizes (part of make test): out/bench-smoke/'
 	@echo 'make vm-run CMD=..  boot the 6.12 test VM, load dirtytrack.ko, run CMD, check dmesg'
 	@echo 'make check          checkpatch.pl --strict and sparse on kmod/; fails on any finding'
 	@echo 'make fuzz           libFuzzer on the wire reader for FUZZ_SECONDS (default 60)'
@@ -87,9 +90,23 @@ $(O)/tools/dt-stat: userspace/tools/dt-stat.c $(BPF_OUT)/dtstat.skel.h bpf/dtsta
 	@mkdir -p $(dir $@)
 	$(CC) $(UCFLAGS) -I$(BPF_OUT) -Ibpf -o $@ $< -lbpf -lelf -lz
 
+$(O)/tools/dt-bench: userspace/tools/dt-bench.c $(LIB) $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(UCFLAGS) -pthread -o $@ $< $(LIBS)
+
 $(O)/lib/%.o: userspace/lib/%.c $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(UCFLAGS) -c -o $@ $<
+
+# The 6.12 uapi headers the trackers need (PAGEMAP_SCAN, UFFD_FEATURE_WP_ASYNC:
+# newer than bookworm's libc), sanitized by the kernel's own headers_install.sh.
+UAPI_612 := $(O)/uapi/linux/fs.h $(O)/uapi/linux/userfaultfd.h
+$(O)/uapi/linux/%.h: | need-kdir
+	@mkdir -p $(dir $@)
+	cd $(KDIR) && sh scripts/headers_install.sh \
+		../linux-headers-$(patsubst %-amd64,%,$(KREL))-common/include/uapi/linux/$*.h $(abspath $@)
+$(O)/lib/tracker.o: $(UAPI_612)
+$(O)/lib/tracker.o: UCFLAGS += -I$(O)/uapi
 
 $(LIB): $(LIB_OBJS)
 	@mkdir -p $(dir $@)
@@ -154,6 +171,13 @@ sparse: need-kdir
 
 test: all
 	bash tests/run.sh
+
+# Benchmarks in the test VM; results in out/bench/ (see scripts/bench.sh).
+bench: all
+	bash scripts/bench.sh
+
+bench-smoke: all
+	bash scripts/bench.sh --smoke
 
 test-host: all
 	bash tests/run.sh host
