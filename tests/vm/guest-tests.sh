@@ -5,6 +5,7 @@
 # $DT_OUT/NAME.tap, or one of the scripted checks:
 #   load_cycles   unload/load the module 100 times, unload while in use
 #   bpf           dt-stat's eBPF counters against a known workload
+#   bench_smoke   dt-bench --smoke and its report (make bench on tiny sizes)
 # Exit status: 0 if everything passed.
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -16,6 +17,7 @@ for t in "$@"; do
 	case $t in
 	load_cycles) name=load_cycles cmd=(bash "$top/tests/vm/load_cycles.sh" "$top/dirtytrack.ko") ;;
 	bpf) name=bpf_test cmd=(bash "$top/tests/vm/bpf_test.sh") ;;
+	bench_smoke) name=bench_smoke cmd=(bash "$top/tests/vm/bench_smoke.sh") ;;
 	*) name=$(basename "$t") cmd=("$t") ;;
 	esac
 	echo "=== $name"

@@ -1,0 +1,30 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# make bench / make bench-smoke: run dt-bench in the test VM (every backend in
+# one boot), then scripts/bench-report.py on the host: OUTDIR/results.json,
+# summary.md and the plots.
+#
+# Usage: scripts/bench.sh [--smoke] [DT-BENCH OPTION]...
+#   full:  out/bench/        6 GiB guest, up to 60 minutes
+#   smoke: out/bench-smoke/  tiny sizes, a few minutes
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+smoke=''
+[ "${1:-}" != --smoke ] || { smoke=1; shift; }
+if [ -n "$smoke" ]; then
+	out=out/bench-smoke mem=2048 timeout=900 args=(--smoke)
+else
+	out=out/bench mem=6144 timeout=3600 args=()
+fi
+machine=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
+git=$(git describe --always --dirty 2>/dev/null || echo unknown)
+accel=$(echo "${DT_ACCEL:-tcg}" | tr '[:lower:]' '[:upper:]')
+rm -rf "$out"
+mkdir -p "$out"
+# The mprotect backend needs a VMA per written page at worst.
+DT_VM_QUIET=${DT_VM_QUIET-} bash tests/vm/run.sh -c 2 -M "$mem" -t "$timeout" -o "$PWD/$out" \
+	-m dirtytrack.ko -- sh -c 'sysctl -qw vm.max_map_count=4194304 && exec "$@"' sh \
+	out/tools/dt-bench -o "$PWD/$out" --accel "$accel" --machine "$machine (host)" --git "$git" \
+	"${args[@]}" "$@"
+python3 scripts/bench-report.py "$out"

@@ -1,0 +1,37 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# In the test VM: dt-bench --smoke and the report on its output, so that the
+# benchmark and its report never rot. TAP on stdout.
+set -u
+top=$(cd "$(dirname "$0")/../.." && pwd)
+out=${DT_OUT:?}/bench-smoke
+rm -rf "$out"
+echo "1..4"
+sysctl -qw vm.max_map_count=4194304
+"$top/out/tools/dt-bench" -o "$out" --smoke --accel TCG 2>"$out.log"
+rc=$?
+if [ $rc = 0 ]; then echo "ok 1 - dt-bench --smoke exits 0"; else
+	echo "not ok 1 - dt-bench --smoke exits $rc"; sed 's/^/# /' "$out.log" | tail -n 30; fi
+# Every figure, and every tracker backend in each tracker figure.
+missing=$(python3 - "$out/raw.jsonl" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+want = {(f, b) for f in ("fault", "harvest", "harvest_flat", "precopy")
+        for b in ("dirtytrack", "uffd-wp", "soft-dirty", "mprotect")}
+want |= {("send", b) for b in ("module-stream", "copy-send", "writev", "vmsplice-splice")}
+want |= {("receive", b) for b in ("module-receive", "recv-into-mapping")}
+have = {(r["figure"], r["backend"]) for r in rows if "samples" in r}
+print(" ".join(f"{f}/{b}" for f, b in sorted(want - have)))
+PY
+)
+if [ -z "$missing" ]; then echo "ok 2 - every figure has a number for every backend"; else
+	echo "not ok 2 - no number for: $missing"; fi
+python3 "$top/scripts/bench-report.py" "$out" >"$out.report" 2>&1
+rc=$?
+if [ $rc = 0 ]; then echo "ok 3 - bench-report.py exits 0"; else
+	echo "not ok 3 - bench-report.py exits $rc"; sed 's/^/# /' "$out.report"; fi
+if grep -q '^## Targets' "$out/summary.md" 2>/dev/null && [ -s "$out/results.json" ]; then
+	echo "ok 4 - summary.md has the targets, results.json is written"
+else
+	echo "not ok 4 - summary.md or results.json missing"
+fi

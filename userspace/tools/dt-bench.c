@@ -1,0 +1,1161 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * dt-bench: dirtytrack against the kernel's own trackers and userspace
+ * transfer, side by side in one boot. See usage() for the manual; the
+ * figures land in OUTDIR/raw.jsonl for scripts/bench-report.py.
+ */
+#include <arpa/inet.h>
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/sysinfo.h>
+#include <sys/uio.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dt_tracker.h"
+#include "dt_wire.h"
+#include "libdirtytrack.h"
+
+#define PS 4096UL
+#define MAXV 8
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+"NAME\n"
+"    dt-bench - dirtytrack against uffd-wp, soft-dirty, mprotect and userspace\n"
+"    transfer, side by side\n"
+"\n"
+"SYNOPSIS\n"
+"    dt-bench -o OUTDIR [--smoke] [-r REPS] [-s SEED] [-f FIGURE,...]\n"
+"             [--accel NAME] [--machine TEXT] [--git REV]\n"
+"\n"
+"DESCRIPTION\n"
+"    Measures, with every backend in the same boot:\n"
+"      fault         ns per first write to a write-protected page, 1 and 2\n"
+"                    threads (dirtytrack, uffd-wp, soft-dirty, mprotect)\n"
+"      harvest       harvest + re-protect time against region size x dirty\n"
+"                    fraction x pattern (uniform, sequential, hotset, all)\n"
+"      harvest_flat  harvest time at a fixed dirty count as the region grows\n"
+"      send          GiB/s and CPU s/GiB over loopback TCP: module STREAM,\n"
+"                    copy+send(), writev() from the mapping, vmsplice+splice\n"
+"      receive       module RECEIVE against recv() into the mapping\n"
+"      precopy       one pre-copy cycle (harvest + send + receive) while a\n"
+"                    writer dirties pages at a fixed rate\n"
+"    Every tracker run compares the harvested set with the pages the\n"
+"    benchmark wrote, and every transfer is checked byte for byte once: a\n"
+"    backend that misreports is recorded as failed, without a number. A\n"
+"    backend the kernel lacks is recorded as unavailable, with the reason.\n"
+"    Progress goes to stderr.\n"
+"\n"
+"OPTIONS\n"
+"    -o, --out OUTDIR     where raw.jsonl and meta.json go (created)\n"
+"        --smoke          tiny sizes and 2 repetitions: checks the code, not\n"
+"                         the machine (make bench-smoke)\n"
+"    -r, --reps N         repetitions per figure (default 3; smoke 2)\n"
+"    -s, --seed N         seed of the write patterns (default 1)\n"
+"    -f, --figures LIST   comma-separated subset of the figures above\n"
+"        --accel NAME     recorded in meta.json (TCG or KVM)\n"
+"        --machine TEXT   the host machine, recorded in meta.json\n"
+"        --git REV        the source revision, recorded in meta.json\n"
+"        --mprotect-max-mb N  skip the mprotect backend in the harvest figure\n"
+"                         above N MiB (default 1024): under TCG each of its\n"
+"                         faults costs ~0.2 ms, hours at 4 GiB\n"
+"    -h, --help           this text\n"
+"\n"
+"FILES\n"
+"    OUTDIR/raw.jsonl     one JSON object per figure, backend and parameters:\n"
+"                         figure, metric, unit, better, backend, params and\n"
+"                         samples, or unavailable/failed with a reason\n"
+"    OUTDIR/meta.json     kernel, machine, accelerator, CPUs, memory, date\n"
+"\n"
+"EXIT STATUS\n"
+"    0 when every figure ran (unavailable backends included); 1 if a backend\n"
+"    failed its correctness check or an error stopped the run; 2 on bad\n"
+"    usage.\n"
+"\n"
+"REQUIREMENTS\n"
+"    dirtytrack.ko loaded, root (soft-dirty's clear_refs, userfaultfd), and\n"
+"    memory for the largest region (4 GiB without --smoke). The mprotect\n"
+"    backend splits VMAs: raise vm.max_map_count for large regions.\n");
+}
+
+/* ---- configuration and output ---- */
+
+static struct {
+	bool smoke;
+	int reps;
+	uint64_t seed;
+	const char *figures;
+	uint64_t mprotect_max_mb;
+	FILE *raw;
+	int failures;
+} cfg = { .reps = 3, .seed = 1, .mprotect_max_mb = 1024 };
+
+static bool want(const char *fig)
+{
+	const char *p = cfg.figures;
+	size_t n = strlen(fig);
+
+	if (!p)
+		return true;
+	for (; *p; p += strcspn(p, ",") + (p[strcspn(p, ",")] == ',')) {
+		if (!strncmp(p, fig, n) && (p[n] == ',' || !p[n]))
+			return true;
+	}
+	return false;
+}
+
+static double now(void);
+static double t_start;
+
+/* Progress on stderr, with the seconds since the start. */
+#define progress(...) (fprintf(stderr, "%7.1fs ", now() - t_start), fprintf(stderr, __VA_ARGS__))
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double thread_cpu(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_THREAD, &ru);
+	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* One line of raw.jsonl: samples, or a status ("unavailable"/"failed") and why. */
+static void emit(const char *fig, const char *metric, const char *unit, const char *better,
+		 const char *backend, const char *params, const double *v, int n,
+		 const char *status, const char *why)
+{
+	fprintf(cfg.raw, "{\"figure\": \"%s\", \"metric\": \"%s\", \"unit\": \"%s\", "
+		"\"better\": \"%s\", \"backend\": \"%s\", \"params\": {%s}", fig, metric, unit,
+		better, backend, params);
+	if (status) {
+		fprintf(cfg.raw, ", \"%s\": \"", status);
+		for (const char *c = why; *c; c++)
+			fprintf(cfg.raw, *c == '"' || *c == '\\' ? "\\%c" : "%c", *c);
+		fprintf(cfg.raw, "\"}\n");
+		fprintf(stderr, "  %-18s %s: %s\n", backend, status, why);
+		if (!strcmp(status, "failed"))
+			cfg.failures++;
+	} else {
+		double s[64];
+
+		fprintf(cfg.raw, ", \"samples\": [");
+		for (int i = 0; i < n; i++)
+			fprintf(cfg.raw, "%s%.6g", i ? ", " : "", v[i]);
+		fprintf(cfg.raw, "]}\n");
+		memcpy(s, v, sizeof(*v) * (size_t)n);
+		qsort(s, (size_t)n, sizeof(*s), cmp_double);
+		fprintf(stderr, "  %-18s %-16s min %.4g  median %.4g %s\n", backend, metric, s[0],
+			n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2, unit);
+	}
+	fflush(cfg.raw);
+}
+
+static uint64_t rnd(uint64_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 7;
+	*x ^= *x << 17;
+	return *x;
+}
+
+static void die(const char *what, int err)
+{
+	fprintf(stderr, "dt-bench: %s: %s\n", what, strerror(err < 0 ? -err : err));
+	exit(1);
+}
+
+/* ---- trackers ---- */
+
+static char why_unavail[DT_TRACKER_NKINDS][160];
+static bool avail[DT_TRACKER_NKINDS];
+
+static void probe_all(void)
+{
+	for (int k = 0; k < DT_TRACKER_NKINDS; k++) {
+		avail[k] = !dt_tracker_probe(k, why_unavail[k], sizeof(why_unavail[k]));
+		fprintf(stderr, "tracker %-10s %s\n", dt_tracker_name(k), why_unavail[k]);
+	}
+}
+
+/* Write one byte in every page set in @map (and change it). */
+static void write_pages(char *mem, const uint64_t *map, uint64_t n, unsigned char v)
+{
+	for (uint64_t p = dt_bitmap_next(map, n, 0); p < n; p = dt_bitmap_next(map, n, p + 1))
+		mem[p * PS + (p % 64) * 8] = (char)(v + p);
+}
+
+/* The written set against the harvested one; 0, or a sentence in @why. */
+static int compare_sets(const uint64_t *wrote, const uint64_t *got, uint64_t n, char *why,
+			size_t len)
+{
+	uint64_t missing = 0, extra = 0;
+
+	for (uint64_t w = 0; w < (n + 63) / 64; w++) {
+		missing += (uint64_t)__builtin_popcountll(wrote[w] & ~got[w]);
+		extra += (uint64_t)__builtin_popcountll(got[w] & ~wrote[w]);
+	}
+	if (!missing && !extra)
+		return 0;
+	snprintf(why, len, "misreported: wrote %llu pages, harvest missed %llu and added %llu",
+		 (unsigned long long)dt_bitmap_count(wrote, n), (unsigned long long)missing,
+		 (unsigned long long)extra);
+	return -1;
+}
+
+/*
+ * A populated, tracked tracker of @mb MiB: every page written once, then
+ * tracking started and a first harvest taken (nothing dirty after it).
+ */
+static struct dt_tracker *tracked(int kind, uint64_t mb, char *why, size_t len)
+{
+	uint64_t n = mb << 20 >> 12, *map;
+	struct dt_tracker *t;
+	int err;
+	char *mem;
+
+	t = dt_tracker_create(kind, mb << 20, &err);
+	if (!t) {
+		snprintf(why, len, "create: %s", strerror(-err));
+		return NULL;
+	}
+	mem = dt_tracker_mem(t);
+	for (uint64_t p = 0; p < n; p++)
+		mem[p * PS] = 1;
+	map = malloc(dt_bitmap_bytes(n));
+	err = map ? dt_tracker_start(t) : -ENOMEM;
+	if (!err)
+		err = dt_tracker_harvest(t, map, NULL);
+	free(map);
+	if (err) {
+		snprintf(why, len, "start: %s", strerror(-err));
+		dt_tracker_destroy(t);
+		return NULL;
+	}
+	return t;
+}
+
+/* -- fault -- */
+
+struct fault_job {
+	char *mem;
+	uint64_t first, n;
+	pthread_barrier_t *bar;
+	double secs;
+};
+
+static void *fault_thread(void *p)
+{
+	struct fault_job *j = p;
+	double t0;
+
+	pthread_barrier_wait(j->bar);
+	t0 = now();
+	for (uint64_t i = j->first; i < j->first + j->n; i++)
+		j->mem[i * PS + 8] = 7;
+	j->secs = now() - t0;
+	return NULL;
+}
+
+static void fig_fault(void)
+{
+	uint64_t mb = cfg.smoke ? 4 : 64, n = mb << 20 >> 12;
+	uint64_t *all = malloc(dt_bitmap_bytes(n)), *got = malloc(dt_bitmap_bytes(n));
+
+	memset(all, 0, dt_bitmap_bytes(n));
+	for (uint64_t p = 0; p < n; p++)
+		dt_bitmap_set(all, p);
+	for (int threads = 1; threads <= 2; threads++) {
+		char params[96];
+
+		snprintf(params, sizeof(params), "\"threads\": %d, \"region_mb\": %llu", threads,
+			 (unsigned long long)mb);
+		progress("[fault] %d thread(s), %llu MiB\n", threads, (unsigned long long)mb);
+		for (int k = 0; k < DT_TRACKER_NKINDS; k++) {
+			double v[64];
+			char why[200];
+			struct dt_tracker *t;
+			int r, bad = 0;
+
+			if (!avail[k]) {
+				emit("fault", "write_fault_ns", "ns", "lower", dt_tracker_name(k), params,
+				     NULL, 0, "unavailable", why_unavail[k]);
+				continue;
+			}
+			t = tracked(k, mb, why, sizeof(why));
+			if (!t)
+				die(why, EIO);
+			for (r = 0; r < cfg.reps && !bad; r++) {
+				struct fault_job j[2];
+				pthread_barrier_t bar;
+				pthread_t th[2];
+				double wall = 0;
+
+				pthread_barrier_init(&bar, NULL, (unsigned int)threads);
+				for (int i = 0; i < threads; i++) {
+					j[i] = (struct fault_job){ dt_tracker_mem(t), n / threads * i,
+								   n / threads, &bar, 0 };
+					pthread_create(&th[i], NULL, fault_thread, &j[i]);
+				}
+				for (int i = 0; i < threads; i++) {
+					pthread_join(th[i], NULL);
+					wall = j[i].secs > wall ? j[i].secs : wall;
+				}
+				pthread_barrier_destroy(&bar);
+				/* ns a thread spends per fault */
+				v[r] = wall * 1e9 * threads / (double)n;
+				if (dt_tracker_harvest(t, got, NULL))
+					die("harvest", errno);
+				bad = compare_sets(all, got, n, why, sizeof(why));
+			}
+			if (bad)
+				emit("fault", "write_fault_ns", "ns", "lower", dt_tracker_name(k), params,
+				     NULL, 0, "failed", why);
+			else
+				emit("fault", "write_fault_ns", "ns", "lower", dt_tracker_name(k), params,
+				     v, r, NULL, NULL);
+			dt_tracker_destroy(t);
+		}
+	}
+	free(all);
+	free(got);
+}
+
+/* -- harvest -- */
+
+enum pattern { UNIFORM, SEQUENTIAL, HOTSET, ALL };
+static const char *const pattern_names[] = { "uniform", "sequential", "hotset", "all" };
+
+/* @k distinct pages of [0, n) in @map, spread as @pat says. */
+static void make_pattern(uint64_t *map, uint64_t n, uint64_t k, enum pattern pat, uint64_t *x)
+{
+	uint64_t base = 0, span = n, got = 0;
+
+	memset(map, 0, dt_bitmap_bytes(n));
+	if (pat == ALL || k >= n) {
+		for (uint64_t p = 0; p < n; p++)
+			dt_bitmap_set(map, p);
+		return;
+	}
+	if (pat == SEQUENTIAL) {
+		base = rnd(x) % (n - k + 1);
+		for (uint64_t p = base; p < base + k; p++)
+			dt_bitmap_set(map, p);
+		return;
+	}
+	if (pat == HOTSET) {	/* k pages among a window of 4k: a hot working set */
+		span = 4 * k < n ? 4 * k : n;
+		base = rnd(x) % (n - span + 1);
+	}
+	while (got < k) {
+		uint64_t p = base + rnd(x) % span;
+
+		if (!dt_bitmap_test(map, p)) {
+			dt_bitmap_set(map, p);
+			got++;
+		}
+	}
+}
+
+/* Median-free core: @reps timed harvests of pattern @pat with @k pages. */
+static int time_harvest(struct dt_tracker *t, uint64_t k, enum pattern pat, uint64_t *x,
+			double *v, char *why, size_t len)
+{
+	uint64_t n = dt_tracker_npages(t);
+	uint64_t *wrote = malloc(dt_bitmap_bytes(n)), *got = malloc(dt_bitmap_bytes(n));
+	int r, bad = 0;
+
+	for (r = 0; r < cfg.reps && !bad; r++) {
+		double t0;
+
+		make_pattern(wrote, n, k, pat, x);
+		write_pages(dt_tracker_mem(t), wrote, n, (unsigned char)r);
+		t0 = now();
+		if (dt_tracker_harvest(t, got, NULL))
+			die("harvest", errno);
+		v[r] = (now() - t0) * 1e3;
+		bad = compare_sets(wrote, got, n, why, len);
+	}
+	free(wrote);
+	free(got);
+	return bad ? -1 : r;
+}
+
+static void fig_harvest(void)
+{
+	static const uint64_t full_mb[] = { 256, 1024, 4096 }, smoke_mb[] = { 4, 16 };
+	static const double full_fr[] = { 0.001, 0.01, 0.1, 1.0 }, smoke_fr[] = { 0.01, 1.0 };
+	const uint64_t *sizes = cfg.smoke ? smoke_mb : full_mb;
+	const double *fracs = cfg.smoke ? smoke_fr : full_fr;
+	int nsizes = cfg.smoke ? 2 : 3, nfracs = cfg.smoke ? 2 : 4;
+	uint64_t x = cfg.seed * 0x9e3779b97f4a7c15ULL + 1;
+
+	for (int si = 0; si < nsizes; si++) {
+		uint64_t mb = sizes[si], n = mb << 20 >> 12;
+
+		for (int k = 0; k < DT_TRACKER_NKINDS; k++) {
+			char why[200], params[128];
+			struct dt_tracker *t = NULL;
+
+			if (avail[k] && k == DT_TRACKER_MPROTECT && mb > cfg.mprotect_max_mb) {
+				snprintf(why, sizeof(why), "skipped above --mprotect-max-mb %llu: a "
+					 "SIGSEGV round trip per page is too slow for this size",
+					 (unsigned long long)cfg.mprotect_max_mb);
+			} else if (avail[k]) {
+				progress("[harvest] %s, %llu MiB: populating\n",
+					dt_tracker_name(k), (unsigned long long)mb);
+				t = tracked(k, mb, why, sizeof(why));
+				if (!t)
+					die(why, EIO);
+			}
+			for (int fi = 0; fi < nfracs; fi++) {
+				for (int pat = 0; pat <= ALL; pat++) {
+					uint64_t pages = (uint64_t)(fracs[fi] * (double)n + 0.5);
+					double v[64];
+					int r;
+
+					if ((fracs[fi] >= 1.0) != (pat == ALL))
+						continue;
+					snprintf(params, sizeof(params),
+						 "\"region_mb\": %llu, \"fraction\": %g, \"pattern\": \"%s\"",
+						 (unsigned long long)mb, fracs[fi], pattern_names[pat]);
+					if (!t) {
+						emit("harvest", "harvest_ms", "ms", "lower", dt_tracker_name(k),
+						     params, NULL, 0, "unavailable",
+						     avail[k] ? why : why_unavail[k]);
+						continue;
+					}
+					progress("[harvest] %llu MiB, %g dirty, %s\n",
+						(unsigned long long)mb, fracs[fi], pattern_names[pat]);
+					r = time_harvest(t, pages ? pages : 1, pat, &x, v, why, sizeof(why));
+					emit("harvest", "harvest_ms", "ms", "lower", dt_tracker_name(k), params,
+					     v, r, r < 0 ? "failed" : NULL, why);
+				}
+			}
+			dt_tracker_destroy(t);
+		}
+	}
+}
+
+static void fig_harvest_flat(void)
+{
+	static const uint64_t full_mb[] = { 256, 1024, 4096 }, smoke_mb[] = { 4, 16 };
+	const uint64_t *sizes = cfg.smoke ? smoke_mb : full_mb;
+	uint64_t pages = cfg.smoke ? 64 : 2048;
+	uint64_t x = cfg.seed * 0x9e3779b97f4a7c15ULL + 2;
+
+	for (int si = 0; si < (cfg.smoke ? 2 : 3); si++) {
+		uint64_t mb = sizes[si];
+		char params[96];
+
+		snprintf(params, sizeof(params), "\"region_mb\": %llu, \"dirty_pages\": %llu",
+			 (unsigned long long)mb, (unsigned long long)pages);
+		progress("[harvest_flat] %llu MiB, %llu dirty pages\n",
+			(unsigned long long)mb, (unsigned long long)pages);
+		for (int k = 0; k < DT_TRACKER_NKINDS; k++) {
+			struct dt_tracker *t;
+			char why[200];
+			double v[64];
+			int r;
+
+			if (!avail[k]) {
+				emit("harvest_flat", "harvest_ms", "ms", "lower", dt_tracker_name(k),
+				     params, NULL, 0, "unavailable", why_unavail[k]);
+				continue;
+			}
+			t = tracked(k, mb, why, sizeof(why));
+			if (!t)
+				die(why, EIO);
+			r = time_harvest(t, pages, UNIFORM, &x, v, why, sizeof(why));
+			emit("harvest_flat", "harvest_ms", "ms", "lower", dt_tracker_name(k), params,
+			     v, r, r < 0 ? "failed" : NULL, why);
+			dt_tracker_destroy(t);
+		}
+	}
+}
+
+/* ---- transfer ---- */
+
+static void tcp_pair(int *tx, int *rx)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(a);
+	int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof(a)) || listen(l, 1) ||
+	    getsockname(l, (struct sockaddr *)&a, &len))
+		die("listen", errno);
+	*tx = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (*tx < 0 || connect(*tx, (struct sockaddr *)&a, sizeof(a)))
+		die("connect", errno);
+	*rx = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+	if (*rx < 0)
+		die("accept", errno);
+	close(l);
+}
+
+/* The pages to send: all of [0, n), or those set in @map. */
+#define FOR_PAGES(p, map, n) \
+	for (uint64_t p = (map) ? dt_bitmap_next(map, n, 0) : 0; p < (n); \
+	     p = (map) ? dt_bitmap_next(map, n, p + 1) : p + 1)
+
+#define BATCH 64
+
+/* Copy each page with its record into a buffer, then send(): a snapshot per page. */
+static int send_copy(int fd, const char *mem, uint64_t n, const uint64_t *map, uint64_t *recs)
+{
+	static char buf[BATCH * (DT_WIRE_REC_SIZE + PS)];
+	size_t len = 0;
+	int ret = 0;
+
+	*recs = 0;
+	FOR_PAGES(p, map, n) {
+		struct dirtytrack_wire_rec *r = (void *)(buf + len);
+		char *page = buf + len + DT_WIRE_REC_SIZE;
+
+		memcpy(page, mem + p * PS, PS);
+		dt_wire_rec_page(r, p, page);
+		len += DT_WIRE_REC_SIZE + PS;
+		(*recs)++;
+		if (len == sizeof(buf)) {
+			ret = dt_wire_send(fd, buf, len);
+			if (ret)
+				return ret;
+			len = 0;
+		}
+	}
+	return len ? dt_wire_send(fd, buf, len) : 0;
+}
+
+/* CRIU's page-server way: vmsplice the record and the page into a pipe, splice to the socket. */
+static int send_vmsplice(int fd, const char *mem, uint64_t n, struct dirtytrack_wire_rec *recs)
+{
+	struct iovec iov[2 * BATCH];
+	int pipefd[2], cnt = 0, ret = 0;
+
+	if (pipe2(pipefd, O_CLOEXEC))
+		return -errno;
+	fcntl(pipefd[1], F_SETPIPE_SZ, 1 << 20);
+	for (uint64_t p = 0; p < n && !ret; p++) {
+		dt_wire_rec_page(&recs[p], p, mem + p * PS);
+		iov[cnt++] = (struct iovec){ &recs[p], DT_WIRE_REC_SIZE };
+		iov[cnt++] = (struct iovec){ (void *)(mem + p * PS), PS };
+		if (cnt < 2 * BATCH && p + 1 < n)
+			continue;
+		for (int i = 0; i < cnt && !ret;) {
+			ssize_t in = vmsplice(pipefd[1], &iov[i], (unsigned long)(cnt - i), 0);
+
+			if (in < 0) {
+				ret = -errno;
+				break;
+			}
+			/* Move what went in on to the socket. */
+			for (ssize_t left = in; left > 0;) {
+				ssize_t out = splice(pipefd[0], NULL, fd, NULL, (size_t)left,
+						     SPLICE_F_MOVE | SPLICE_F_MORE);
+
+				if (out <= 0) {
+					ret = out < 0 ? -errno : -EPIPE;
+					break;
+				}
+				left -= out;
+			}
+			/* Skip the iovecs consumed, keep the rest of a partial one. */
+			while (in > 0 && i < cnt) {
+				if ((size_t)in >= iov[i].iov_len) {
+					in -= (ssize_t)iov[i].iov_len;
+					i++;
+				} else {
+					iov[i].iov_base = (char *)iov[i].iov_base + in;
+					iov[i].iov_len -= (size_t)in;
+					in = 0;
+				}
+			}
+		}
+		cnt = 0;
+	}
+	close(pipefd[0]);
+	close(pipefd[1]);
+	return ret;
+}
+
+/*
+ * The userspace receiver: each record header with recv(), each payload
+ * straight into the mapping with recv(), then checked. Returns after a
+ * ROUND_END (0), at EOF before a record (1), or on an error; *records
+ * counts PAGE and ZERO records.
+ */
+static int recv_into_mapping(int fd, char *mem, uint64_t n, bool hdr, uint64_t round,
+			     uint64_t *records)
+{
+	struct dirtytrack_wire_hdr h;
+	struct dirtytrack_wire_rec r;
+	int ret;
+
+	if (hdr) {
+		if (recv(fd, &h, sizeof(h), MSG_WAITALL) != sizeof(h))
+			return -EIO;
+		ret = dt_wire_hdr_check(&h, n * PS);
+		if (ret)
+			return ret;
+	}
+	for (*records = 0;;) {
+		ssize_t got = recv(fd, &r, sizeof(r), MSG_WAITALL);
+		char *page;
+
+		if (!got)
+			return 1;
+		if (got != sizeof(r))
+			return -ENODATA;
+		ret = dt_wire_rec_check(&r, n);
+		if (ret)
+			return ret;
+		switch (le16toh(r.kind)) {
+		case DIRTYTRACK_REC_PAGE:
+			page = mem + le64toh(r.index) * PS;
+			if (recv(fd, page, PS, MSG_WAITALL) != (ssize_t)PS)
+				return -ENODATA;
+			ret = dt_wire_rec_verify(&r, page);
+			break;
+		case DIRTYTRACK_REC_ZERO:
+			ret = dt_wire_rec_verify(&r, NULL);
+			if (!ret)
+				memset(mem + le64toh(r.index) * PS, 0, PS);
+			break;
+		default:
+			ret = dt_wire_rec_verify(&r, NULL);
+			if (!ret && (le64toh(r.index) != round || le64toh(r.count) != *records))
+				ret = -EILSEQ;
+			return ret;
+		}
+		if (ret)
+			return ret;
+		(*records)++;
+	}
+}
+
+enum method { M_STREAM, M_COPY, M_WRITEV, M_VMSPLICE, M_NSEND };
+static const char *const method_names[] = { "module-stream", "copy-send", "writev",
+					    "vmsplice-splice" };
+
+struct xfer {
+	int src_fd, dst_fd;		/* dirtytrack regions */
+	char *src, *dst;		/* their mappings */
+	uint64_t n;
+	struct dirtytrack_wire_rec *recs;
+	int tx, rx;
+	enum method m;
+	bool kernel_rx, discard;
+	int ret;
+	double secs, cpu;
+};
+
+static int send_all(struct xfer *x)
+{
+	struct dirtytrack_stream s = { .sockfd = x->tx, .npages = x->n,
+		.flags = DIRTYTRACK_STREAM_SRC_RANGE | DIRTYTRACK_STREAM_HEADER |
+			 DIRTYTRACK_STREAM_END_ROUND };
+	uint64_t recs = x->n;
+	int ret;
+
+	if (x->m == M_STREAM)
+		return dt_stream(x->src_fd, &s);
+	ret = dt_wire_send_hdr(x->tx, x->n * PS);
+	if (!ret && x->m == M_COPY)
+		ret = send_copy(x->tx, x->src, x->n, NULL, &recs);
+	else if (!ret && x->m == M_WRITEV)
+		ret = dt_wire_send_pages(x->tx, x->src, 0, x->n, NULL, &recs);
+	else if (!ret)
+		ret = send_vmsplice(x->tx, x->src, x->n, x->recs);
+	return ret ? ret : dt_wire_send_round(x->tx, 0, recs);
+}
+
+static void *sender(void *p)
+{
+	struct xfer *x = p;
+	double c0 = thread_cpu(), t0 = now();
+
+	x->ret = send_all(x);
+	shutdown(x->tx, SHUT_WR);
+	x->secs = now() - t0;
+	x->cpu = thread_cpu() - c0;
+	return NULL;
+}
+
+/* Discard (timing the sender), or apply with the kernel or recv() (timing the receiver). */
+static void *receiver(void *p)
+{
+	struct xfer *x = p;
+	double c0 = thread_cpu(), t0 = now();
+	static char sink[1 << 20];
+	uint64_t recs;
+
+	if (x->discard) {
+		ssize_t got;
+
+		while ((got = recv(x->rx, sink, sizeof(sink), 0)) > 0)
+			;
+		x->ret = got < 0 ? -errno : 0;
+	} else if (x->kernel_rx) {
+		struct dirtytrack_receive r = { .sockfd = x->rx,
+			.flags = DIRTYTRACK_RECV_RESET | DIRTYTRACK_RECV_ROUND };
+
+		do {
+			x->ret = dt_receive(x->dst_fd, &r);
+			r.flags = DIRTYTRACK_RECV_ROUND;
+		} while (!x->ret && !r.rounds && !r.eof);
+	} else {
+		x->ret = recv_into_mapping(x->rx, x->dst, x->n, true, 0, &recs);
+		if (x->ret > 0)
+			x->ret = -ENODATA;	/* no ROUND_END */
+	}
+	x->secs = now() - t0;
+	x->cpu = thread_cpu() - c0;
+	return NULL;
+}
+
+/* One transfer; the sender's and the receiver's times and CPU. */
+static int transfer(struct xfer *snd, struct xfer *rcv)
+{
+	pthread_t a, b;
+
+	tcp_pair(&snd->tx, &snd->rx);
+	rcv->tx = snd->tx;
+	rcv->rx = snd->rx;
+	pthread_create(&b, NULL, receiver, rcv);
+	pthread_create(&a, NULL, sender, snd);
+	pthread_join(a, NULL);
+	pthread_join(b, NULL);
+	close(snd->tx);
+	close(snd->rx);
+	return snd->ret ? snd->ret : rcv->ret;
+}
+
+static void fill_source(char *mem, uint64_t n)
+{
+	for (uint64_t p = 0; p < n; p++)
+		for (uint64_t o = 0; o < PS; o += 512)
+			mem[p * PS + o] = (char)(p * 7 + o / 512 + 1);
+}
+
+static int map_region(int dev, uint64_t bytes, int *fd, char **mem)
+{
+	*fd = dt_region_create(dev, bytes);
+	if (*fd < 0)
+		return *fd;
+	*mem = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, *fd, 0);
+	return *mem == MAP_FAILED ? -errno : 0;
+}
+
+static void fig_transfer(bool do_send, bool do_receive)
+{
+	uint64_t mb = cfg.smoke ? 8 : 256, n = mb << 20 >> 12;
+	double gib = (double)(n * PS) / (1 << 30);
+	struct xfer base = { .n = n };
+	char params[64];
+	int dev = dt_open();
+
+	if (dev < 0)
+		die("open /dev/dirtytrack", dev);
+	if (map_region(dev, n * PS, &base.src_fd, &base.src) ||
+	    map_region(dev, n * PS, &base.dst_fd, &base.dst))
+		die("region", errno);
+	base.recs = malloc(n * sizeof(*base.recs));
+	fill_source(base.src, n);
+	memset(base.dst, 0, n * PS);
+	snprintf(params, sizeof(params), "\"region_mb\": %llu", (unsigned long long)mb);
+
+	for (int m = 0; do_send && m < M_NSEND; m++) {
+		double gbps[64], cpu[64];
+		char why[200] = "";
+		int r, ret;
+
+		progress("[send] %s, %llu MiB\n", method_names[m], (unsigned long long)mb);
+		/* Once with the kernel receiving and checking every byte. */
+		{
+			struct xfer s = base, rc = base;
+
+			s.m = (enum method)m;
+			rc.kernel_rx = true;
+			memset(base.dst, 0, n * PS);
+			ret = transfer(&s, &rc);
+			if (ret)
+				snprintf(why, sizeof(why), "transfer: %s", strerror(-ret));
+			else if (memcmp(base.src, base.dst, n * PS))
+				snprintf(why, sizeof(why), "destination differs from the source");
+		}
+		for (r = 0; r < cfg.reps && !why[0]; r++) {
+			struct xfer s = base, rc = base;
+
+			s.m = (enum method)m;
+			rc.discard = true;
+			ret = transfer(&s, &rc);
+			if (ret)
+				snprintf(why, sizeof(why), "transfer: %s", strerror(-ret));
+			gbps[r] = gib / s.secs;
+			cpu[r] = s.cpu / gib;
+		}
+		emit("send", "throughput_gibps", "GiB/s", "higher", method_names[m], params, gbps, r,
+		     why[0] ? "failed" : NULL, why);
+		emit("send", "cpu_s_per_gib", "s/GiB", "lower", method_names[m], params, cpu, r,
+		     why[0] ? "failed" : NULL, why);
+	}
+	for (int kernel = 1; do_receive && kernel >= 0; kernel--) {
+		const char *name = kernel ? "module-receive" : "recv-into-mapping";
+		double gbps[64], cpu[64];
+		char why[200] = "";
+		int r, ret;
+
+		progress("[receive] %s, %llu MiB\n", name, (unsigned long long)mb);
+		for (r = 0; r < cfg.reps && !why[0]; r++) {
+			struct xfer s = base, rc = base;
+
+			s.m = M_STREAM;
+			rc.kernel_rx = kernel;
+			memset(base.dst, r + 1, n * PS);	/* populated, and not yet equal */
+			ret = transfer(&s, &rc);
+			if (ret)
+				snprintf(why, sizeof(why), "transfer: %s", strerror(-ret));
+			else if (memcmp(base.src, base.dst, n * PS))
+				snprintf(why, sizeof(why), "destination differs from the source");
+			gbps[r] = gib / rc.secs;
+			cpu[r] = rc.cpu / gib;
+		}
+		emit("receive", "throughput_gibps", "GiB/s", "higher", name, params, gbps, r,
+		     why[0] ? "failed" : NULL, why);
+		emit("receive", "cpu_s_per_gib", "s/GiB", "lower", name, params, cpu, r,
+		     why[0] ? "failed" : NULL, why);
+	}
+	munmap(base.src, n * PS);
+	munmap(base.dst, n * PS);
+	close(base.src_fd);
+	close(base.dst_fd);
+	close(dev);
+	free(base.recs);
+}
+
+/* ---- pre-copy ---- */
+
+struct writer {
+	char *mem;
+	uint64_t n, rate, seed;
+	atomic_bool stop, pause, paused;
+	pthread_t th;
+};
+
+/* Dirty @rate random pages per second, in 1 ms steps, until stopped. */
+static void *writer_thread(void *p)
+{
+	struct writer *w = p;
+	uint64_t x = w->seed, per_ms = w->rate / 1000 ? w->rate / 1000 : 1, v = 0;
+	struct timespec next;
+
+	clock_gettime(CLOCK_MONOTONIC, &next);
+	while (!atomic_load(&w->stop)) {
+		if (atomic_load(&w->pause)) {
+			atomic_store(&w->paused, true);
+			while (atomic_load(&w->pause) && !atomic_load(&w->stop))
+				;
+			atomic_store(&w->paused, false);
+			clock_gettime(CLOCK_MONOTONIC, &next);
+		}
+		for (uint64_t i = 0; i < per_ms; i++) {
+			uint64_t pg = rnd(&x) % w->n;
+
+			v++;
+			w->mem[pg * PS + (v % 512) * 8] = (char)v;
+		}
+		next.tv_nsec += 1000000;
+		if (next.tv_nsec >= 1000000000) {
+			next.tv_nsec -= 1000000000;
+			next.tv_sec++;
+		}
+		clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL);
+	}
+	return NULL;
+}
+
+struct pc_rx {
+	int sock, dst_fd;
+	char *dst;
+	uint64_t n;
+	bool kernel;
+	atomic_uint_fast64_t rounds;
+	int ret;
+};
+
+static void *pc_receiver(void *p)
+{
+	struct pc_rx *c = p;
+	struct dirtytrack_receive r = { .sockfd = c->sock,
+		.flags = DIRTYTRACK_RECV_RESET | DIRTYTRACK_RECV_ROUND };
+
+	for (uint64_t round = 0;; round++) {
+		uint64_t recs;
+
+		if (c->kernel) {
+			do {
+				c->ret = dt_receive(c->dst_fd, &r);
+				r.flags = DIRTYTRACK_RECV_ROUND;
+			} while (!c->ret && !r.rounds && !r.eof);
+			if (r.eof)
+				return NULL;
+		} else {
+			c->ret = recv_into_mapping(c->sock, c->dst, c->n, !round, round, &recs);
+			if (c->ret > 0) {	/* the sender closed after its last round */
+				c->ret = 0;
+				return NULL;
+			}
+		}
+		if (c->ret)
+			return NULL;
+		atomic_fetch_add(&c->rounds, 1);
+	}
+}
+
+/* One round from tracker @t: harvest, send, and wait until it is applied. */
+static int pc_round(struct dt_tracker *t, struct pc_rx *c, int tx, uint64_t round,
+		    uint64_t *map)
+{
+	uint64_t n = dt_tracker_npages(t), recs;
+	int ret;
+
+	if (dt_tracker_fd(t) >= 0) {
+		struct dirtytrack_stream s = { .sockfd = tx, .npages = n, .round = round,
+			.flags = (round ? DIRTYTRACK_STREAM_SRC_HARVEST : DIRTYTRACK_STREAM_SRC_RANGE |
+				  DIRTYTRACK_STREAM_HEADER) | DIRTYTRACK_STREAM_END_ROUND };
+
+		ret = dt_stream(dt_tracker_fd(t), &s);
+	} else {
+		ret = 0;
+		if (round) {
+			ret = dt_tracker_harvest(t, map, NULL);
+		} else {
+			memset(map, 0xff, dt_bitmap_bytes(n));
+			if (n % 64)
+				map[n / 64] = (1ULL << (n % 64)) - 1;
+			ret = dt_wire_send_hdr(tx, n * PS);
+		}
+		if (!ret)
+			ret = send_copy(tx, dt_tracker_mem(t), n, map, &recs);
+		if (!ret)
+			ret = dt_wire_send_round(tx, round, recs);
+	}
+	if (ret)
+		return ret;
+	while (atomic_load(&c->rounds) <= round) {
+		if (c->ret)
+			return c->ret;
+		usleep(100);
+	}
+	return c->ret;
+}
+
+static void fig_precopy(void)
+{
+	uint64_t mb = cfg.smoke ? 8 : 256, n = mb << 20 >> 12, rate = cfg.smoke ? 2000 : 5000;
+	int cycles = cfg.smoke ? 2 : 5, interval_ms = 200;
+	uint64_t *map = malloc(dt_bitmap_bytes(n));
+	char params[96];
+	int dev = dt_open();
+
+	snprintf(params, sizeof(params), "\"region_mb\": %llu, \"rate_pps\": %llu",
+		 (unsigned long long)mb, (unsigned long long)rate);
+	progress("[precopy] %llu MiB, writer at %llu pages/s, %d cycles of %d ms\n",
+		(unsigned long long)mb, (unsigned long long)rate, cycles, interval_ms);
+	for (int k = 0; k < DT_TRACKER_NKINDS; k++) {
+		struct writer w = { .n = n, .rate = rate, .seed = cfg.seed + 99 };
+		struct pc_rx c = { .n = n, .kernel = k == DT_TRACKER_DIRTYTRACK, .dst_fd = -1 };
+		bool quiesce = !dt_tracker_atomic(k);
+		struct dt_tracker *t;
+		char why[200] = "";
+		pthread_t rth;
+		double v[64];
+		int tx, i, ret = 0;
+
+		if (!avail[k]) {
+			emit("precopy", "cycle_ms", "ms", "lower", dt_tracker_name(k), params, NULL, 0,
+			     "unavailable", why_unavail[k]);
+			continue;
+		}
+		t = tracked(k, mb, why, sizeof(why));
+		if (!t)
+			die(why, EIO);
+		if (c.kernel) {
+			if (map_region(dev, n * PS, &c.dst_fd, &c.dst))
+				die("region", errno);
+		} else {
+			c.dst = mmap(NULL, n * PS, PROT_READ | PROT_WRITE,
+				     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		}
+		tcp_pair(&tx, &c.sock);
+		pthread_create(&rth, NULL, pc_receiver, &c);
+		w.mem = dt_tracker_mem(t);
+		/* Round 0: everything, before the writer starts. */
+		ret = pc_round(t, &c, tx, 0, map);
+		pthread_create(&w.th, NULL, writer_thread, &w);
+		for (i = 0; i < cycles && !ret; i++) {
+			double t0;
+
+			usleep(interval_ms * 1000);
+			t0 = now();
+			if (quiesce) {	/* soft-dirty: stop the writer, as CRIU freezes */
+				atomic_store(&w.pause, true);
+				while (!atomic_load(&w.paused))
+					;
+			}
+			ret = pc_round(t, &c, tx, (uint64_t)i + 1, map);
+			atomic_store(&w.pause, false);
+			v[i] = (now() - t0) * 1e3;
+		}
+		/* Stop-and-copy, then the destination must be the source. */
+		atomic_store(&w.stop, true);
+		pthread_join(w.th, NULL);
+		if (!ret)
+			ret = pc_round(t, &c, tx, (uint64_t)cycles + 1, map);
+		shutdown(tx, SHUT_WR);
+		pthread_join(rth, NULL);
+		if (ret)
+			snprintf(why, sizeof(why), "round: %s", strerror(-ret));
+		else if (memcmp(dt_tracker_mem(t), c.dst, n * PS))
+			snprintf(why, sizeof(why), "destination differs from the source after "
+				 "stop-and-copy: a write was lost");
+		emit("precopy", "cycle_ms", "ms", "lower", dt_tracker_name(k), params, v, i,
+		     why[0] ? "failed" : NULL, why);
+		close(tx);
+		close(c.sock);
+		munmap(c.dst, n * PS);
+		if (c.dst_fd >= 0)
+			close(c.dst_fd);
+		dt_tracker_destroy(t);
+	}
+	close(dev);
+	free(map);
+}
+
+/* ---- main ---- */
+
+static void write_meta(const char *dir, const char *accel, const char *machine, const char *git)
+{
+	char path[4096], date[32];
+	struct utsname u;
+	struct sysinfo si;
+	time_t tt = time(NULL);
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/meta.json", dir);
+	f = fopen(path, "w");
+	if (!f)
+		die(path, errno);
+	uname(&u);
+	sysinfo(&si);
+	strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%SZ", gmtime(&tt));
+	fprintf(f, "{\"kernel\": \"%s\", \"machine\": \"%s\", \"cpus\": %ld, \"mem_mb\": %llu, "
+		"\"accel\": \"%s\", \"date\": \"%s\", \"smoke\": %s, \"seed\": %llu, "
+		"\"reps\": %d, \"git\": \"%s\"}\n", u.release, machine, sysconf(_SC_NPROCESSORS_ONLN),
+		(unsigned long long)si.totalram * si.mem_unit >> 20, accel, date,
+		cfg.smoke ? "true" : "false", (unsigned long long)cfg.seed, cfg.reps, git);
+	fclose(f);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "out", required_argument, NULL, 'o' }, { "smoke", no_argument, NULL, 'S' },
+		{ "reps", required_argument, NULL, 'r' }, { "seed", required_argument, NULL, 's' },
+		{ "figures", required_argument, NULL, 'f' }, { "accel", required_argument, NULL, 'A' },
+		{ "machine", required_argument, NULL, 'M' }, { "git", required_argument, NULL, 'G' },
+		{ "mprotect-max-mb", required_argument, NULL, 'P' },
+		{ "help", no_argument, NULL, 'h' }, { 0 },
+	};
+	const char *out = NULL, *accel = "unknown", *machine = "unknown", *git = "unknown";
+	bool reps_set = false;
+	char path[4096];
+	int c;
+
+	while ((c = getopt_long(argc, argv, "o:r:s:f:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'o': out = optarg; break;
+		case 'S': cfg.smoke = true; break;
+		case 'r': cfg.reps = atoi(optarg); reps_set = true; break;
+		case 's': cfg.seed = strtoull(optarg, NULL, 0); break;
+		case 'f': cfg.figures = optarg; break;
+		case 'A': accel = optarg; break;
+		case 'M': machine = optarg; break;
+		case 'G': git = optarg; break;
+		case 'P': cfg.mprotect_max_mb = strtoull(optarg, NULL, 0); break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (!out || optind < argc || cfg.reps < 1 || cfg.reps > 64 || !cfg.seed) {
+		fprintf(stderr, "dt-bench: %s\nTry 'dt-bench --help'.\n",
+			!out ? "-o OUTDIR is required" : optind < argc ? "unexpected argument" :
+			!cfg.seed ? "the seed must be nonzero" : "REPS must be 1 to 64");
+		return 2;
+	}
+	if (cfg.smoke && !reps_set)
+		cfg.reps = 2;
+	for (const char *p = cfg.figures; p && *p; p += strcspn(p, ",") + !!p[strcspn(p, ",")]) {
+		static const char *const known = ",fault,harvest,harvest_flat,send,receive,precopy,";
+		char name[32];
+
+		snprintf(name, sizeof(name), ",%.*s,", (int)strcspn(p, ","), p);
+		if (!strstr(known, name)) {
+			fprintf(stderr, "dt-bench: unknown figure '%.*s'\n", (int)strcspn(p, ","), p);
+			return 2;
+		}
+	}
+	mkdir(out, 0755);
+	snprintf(path, sizeof(path), "%s/raw.jsonl", out);
+	cfg.raw = fopen(path, "w");
+	if (!cfg.raw)
+		die(path, errno);
+	write_meta(out, accel, machine, git);
+	t_start = now();
+	probe_all();
+	if (!avail[DT_TRACKER_DIRTYTRACK])
+		die(why_unavail[DT_TRACKER_DIRTYTRACK], ENODEV);
+	if (want("fault"))
+		fig_fault();
+	if (want("harvest"))
+		fig_harvest();
+	if (want("harvest_flat"))
+		fig_harvest_flat();
+	if (want("send") || want("receive"))
+		fig_transfer(want("send"), want("receive"));
+	if (want("precopy"))
+		fig_precopy();
+	fclose(cfg.raw);
+	fprintf(stderr, "dt-bench: %s: %d failure(s)\n", path, cfg.failures);
+	return cfg.failures ? 1 : 0;
+}
