@@ -68,6 +68,7 @@ if [ "$what" = all ] || [ "$what" = vm ]; then
 	# races with the other vCPU and crashes the guest with a stray int3.
 	vmrun smp2 2 bash tests/vm/guest-tests.sh \
 		out/tests/api_test out/tests/region_test out/tests/race_test out/tests/stream_test \
+		out/tests/tracker_test \
 		load_cycles bench_smoke
 	vmrun smp1 1 bash tests/vm/guest-tests.sh out/tests/race_test out/tests/env_test bpf
 	echo "== VM harness self-test (splats must fail a run)"
