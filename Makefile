@@ -136,9 +136,10 @@ FUZZ_CFLAGS := $(filter-out $(CFLAGS),$(UCFLAGS)) -g -O1 \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 .PHONY: fuzz fuzz-corpus
 
-$(O)/fuzz/wire_fuzz: tests/fuzz/wire_fuzz.c $(LIB_SRCS) $(HDRS) | ensure-deps
+FUZZ_SRCS := userspace/lib/wire.c userspace/lib/dirtytrack.c
+$(O)/fuzz/wire_fuzz: tests/fuzz/wire_fuzz.c $(FUZZ_SRCS) $(HDRS) | ensure-deps
 	@mkdir -p $(dir $@)
-	clang $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRCS) -lisal
+	clang $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_SRCS) -lisal
 
 $(O)/fuzz/gen_corpus: tests/fuzz/gen_corpus.c $(LIB) $(HDRS)
 	@mkdir -p $(dir $@)
