@@ -258,11 +258,11 @@ static void mp_forget(struct dt_tracker *t)
 /* mprotect each run of set bits in @map (NULL: everything). */
 static int protect_runs(struct dt_tracker *t, const uint64_t *map, int prot)
 {
-	uint64_t p = map ? dt_bitmap_next(map, t->npages, 0) : 0;
+	uint64_t p;
 
 	if (!map)
 		return mprotect(t->mem, t->bytes, prot) ? -errno : 0;
-	while (p < t->npages) {
+	for (p = dt_bitmap_next(map, t->npages, 0); p < t->npages;) {
 		uint64_t e = p + 1;
 
 		while (e < t->npages && dt_bitmap_test(map, e))

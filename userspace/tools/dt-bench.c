@@ -304,7 +304,7 @@ static void fig_fault(void)
 			double v[64];
 			char why[200];
 			struct dt_tracker *t;
-			int r, bad = 0;
+			int r, ret, bad = 0;
 
 			if (!avail[k]) {
 				emit("fault", "write_fault_ns", "ns", "lower", dt_tracker_name(k), params,
@@ -333,8 +333,9 @@ static void fig_fault(void)
 				pthread_barrier_destroy(&bar);
 				/* ns a thread spends per fault */
 				v[r] = wall * 1e9 * threads / (double)n;
-				if (dt_tracker_harvest(t, got, NULL))
-					die("harvest", errno);
+				ret = dt_tracker_harvest(t, got, NULL);
+				if (ret)
+					die("harvest", ret);
 				bad = compare_sets(all, got, n, why, sizeof(why));
 			}
 			if (bad)
@@ -392,7 +393,7 @@ static int time_harvest(struct dt_tracker *t, uint64_t k, enum pattern pat, uint
 {
 	uint64_t n = dt_tracker_npages(t);
 	uint64_t *wrote = malloc(dt_bitmap_bytes(n)), *got = malloc(dt_bitmap_bytes(n));
-	int r, bad = 0;
+	int r, ret, bad = 0;
 
 	for (r = 0; r < cfg.reps && !bad; r++) {
 		double t0;
@@ -400,8 +401,9 @@ static int time_harvest(struct dt_tracker *t, uint64_t k, enum pattern pat, uint
 		make_pattern(wrote, n, k, pat, x);
 		write_pages(dt_tracker_mem(t), wrote, n, (unsigned char)r);
 		t0 = now();
-		if (dt_tracker_harvest(t, got, NULL))
-			die("harvest", errno);
+		ret = dt_tracker_harvest(t, got, NULL);
+		if (ret)
+			die("harvest", ret);
 		v[r] = (now() - t0) * 1e3;
 		bad = compare_sets(wrote, got, n, why, len);
 	}
@@ -410,11 +412,13 @@ static int time_harvest(struct dt_tracker *t, uint64_t k, enum pattern pat, uint
 	return bad ? -1 : r;
 }
 
+/* Region sizes of the harvest figures, in MiB. */
+static const uint64_t harvest_mb[] = { 256, 1024, 4096 }, smoke_harvest_mb[] = { 4, 16 };
+
 static void fig_harvest(void)
 {
-	static const uint64_t full_mb[] = { 256, 1024, 4096 }, smoke_mb[] = { 4, 16 };
 	static const double full_fr[] = { 0.001, 0.01, 0.1, 1.0 }, smoke_fr[] = { 0.01, 1.0 };
-	const uint64_t *sizes = cfg.smoke ? smoke_mb : full_mb;
+	const uint64_t *sizes = cfg.smoke ? smoke_harvest_mb : harvest_mb;
 	const double *fracs = cfg.smoke ? smoke_fr : full_fr;
 	int nsizes = cfg.smoke ? 2 : 3, nfracs = cfg.smoke ? 2 : 4;
 	uint64_t x = cfg.seed * 0x9e3779b97f4a7c15ULL + 1;
@@ -468,8 +472,7 @@ static void fig_harvest(void)
 
 static void fig_harvest_flat(void)
 {
-	static const uint64_t full_mb[] = { 256, 1024, 4096 }, smoke_mb[] = { 4, 16 };
-	const uint64_t *sizes = cfg.smoke ? smoke_mb : full_mb;
+	const uint64_t *sizes = cfg.smoke ? smoke_harvest_mb : harvest_mb;
 	uint64_t pages = cfg.smoke ? 64 : 2048;
 	uint64_t x = cfg.seed * 0x9e3779b97f4a7c15ULL + 2;
 
