@@ -28,14 +28,18 @@
  *	write-protected; set and cleared only with the page's folio locked.
  * @summary: one bit per word of @dirty that may be nonzero.
  * @memcg: the creator's memory cgroup, charged for every page.
- * @lock: serializes tracking state changes, harvests, clears and hole punches.
+ * @lock: serializes tracking state changes, harvests, clears and hole punches;
+ *	never held across a wait for the network or for another task.
+ * @tx_lock: serializes sends; held across socket waits (killable).
+ * @rx_lock: serializes receives and @rx; held across socket waits.
  * @tracking: tracking is on.
  * @manual: manual-protect mode (HARVEST does not re-protect).
  * @inflight: per page, sends whose pages the network stack still holds;
  *	writers wait for zero (allocated by the first STREAM).
- * @tx_pending: a send not yet wholly queued on its socket.
- * @tx_records: PAGE and ZERO records sent since the last round marker.
- * @rx: receive state (allocated by the first RECEIVE).
+ * @tx_pending: a send not yet wholly queued on its socket (@tx_lock).
+ * @tx_records: PAGE and ZERO records sent since the last round marker
+ *	(@tx_lock).
+ * @rx: receive state (allocated by the first RECEIVE; @rx_lock).
  */
 struct dt_tx_batch;
 struct dt_rx;
@@ -51,6 +55,8 @@ struct dt_region {
 	unsigned long *summary;
 	struct mem_cgroup *memcg;
 	struct mutex lock;	/* see @lock above */
+	struct mutex tx_lock;	/* see @tx_lock above */
+	struct mutex rx_lock;	/* see @rx_lock above */
 	bool tracking;
 	bool manual;
 	atomic_t *inflight;
@@ -66,6 +72,7 @@ struct dt_region {
 };
 
 extern unsigned int dt_max_region_mb;
+extern struct workqueue_struct *dt_wq;
 
 int dt_region_create(const struct dirtytrack_create *args);
 
@@ -74,11 +81,12 @@ int dt_region_create(const struct dirtytrack_create *args);
 
 /**
  * struct dt_batch - locked folios whose ptes are zapped together
+ * @r: the region; pinned folios are marked dirty again after the zap.
  * @protected_fn: optional; called for each folio after the zap, still locked.
  * @priv: for @protected_fn.
  */
 struct dt_batch {
-	struct address_space *mapping;
+	struct dt_region *r;
 	pgoff_t first, last;
 	unsigned int nr;
 	u64 protected;

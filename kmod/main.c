@@ -17,6 +17,9 @@ unsigned int dt_max_region_mb = 64 * 1024;
 module_param_named(max_region_mb, dt_max_region_mb, uint, 0644);
 MODULE_PARM_DESC(max_region_mb, "Largest region CREATE_REGION accepts, in MiB (default 65536)");
 
+/* Frees regions whose last reference a network completion dropped. */
+struct workqueue_struct *dt_wq;
+
 static long dt_ioc_api(struct dirtytrack_api __user *uarg)
 {
 	struct dirtytrack_api api;
@@ -90,16 +93,27 @@ static int __init dt_init(void)
 	BUILD_BUG_ON(sizeof(struct dirtytrack_wire_hdr) != 64);
 	BUILD_BUG_ON(sizeof(struct dirtytrack_wire_rec) != 32);
 
+	dt_wq = alloc_workqueue("dirtytrack", 0, 0);
+	if (!dt_wq)
+		return -ENOMEM;
 	ret = misc_register(&dt_miscdev);
-
-	if (ret)
+	if (ret) {
 		pr_err("cannot register /dev/dirtytrack: %d\n", ret);
+		destroy_workqueue(dt_wq);
+	}
 	return ret;
 }
 
 static void __exit dt_exit(void)
 {
 	misc_deregister(&dt_miscdev);
+	/*
+	 * Every region is gone (each pins the module), but the send completion
+	 * that queued the last free may still be returning (it runs under
+	 * rcu_read_lock()), and the free work item may still be returning.
+	 */
+	synchronize_rcu();
+	destroy_workqueue(dt_wq);
 }
 
 module_init(dt_init);

@@ -112,6 +112,12 @@ struct folio *dt_get_folio(struct dt_region *r, pgoff_t idx)
  * Zap the batch's ptes with one call (one TLB flush per mapping), give each
  * folio, still locked and now write-protected everywhere, to @b->protected_fn,
  * then unlock them.
+ *
+ * A folio pinned for DMA (an O_DIRECT read in flight, say) is written by the
+ * device without a fault: it stays dirty, so every later harvest reports it
+ * again until the pin is gone and one harvest takes its final bytes. A new
+ * pin cannot appear meanwhile: FOLL_PIN with FOLL_WRITE needs a writable pte,
+ * so it faults, and GUP-fast re-checks the pte after taking its pin.
  */
 void dt_batch_flush(struct dt_batch *b)
 {
@@ -119,8 +125,12 @@ void dt_batch_flush(struct dt_batch *b)
 
 	if (!b->nr)
 		return;
-	unmap_mapping_pages(b->mapping, b->first, b->last - b->first + 1, false);
+	unmap_mapping_pages(b->r->mapping, b->first, b->last - b->first + 1, false);
+	/* The zap before the pin counts; pairs with GUP-fast's pte re-check. */
+	smp_mb();
 	for (i = 0; i < b->nr; i++) {
+		if (folio_maybe_dma_pinned(b->folios[i]))
+			dt_mark_dirty(b->r, b->folios[i]->index);
 		if (b->protected_fn)
 			b->protected_fn(b, b->folios[i]);
 		folio_unlock(b->folios[i]);
@@ -136,7 +146,7 @@ void dt_batch_flush(struct dt_batch *b)
  */
 bool dt_batch_protect(struct dt_batch *b, pgoff_t idx)
 {
-	struct folio *folio = filemap_get_folio(b->mapping, idx);
+	struct folio *folio = filemap_get_folio(b->r->mapping, idx);
 
 	if (IS_ERR(folio))
 		return false;
@@ -144,7 +154,7 @@ bool dt_batch_protect(struct dt_batch *b, pgoff_t idx)
 		dt_batch_flush(b);
 		folio_lock(folio);
 	}
-	if (unlikely(folio->mapping != b->mapping)) {
+	if (unlikely(folio->mapping != b->r->mapping)) {
 		folio_unlock(folio);
 		folio_put(folio);
 		return false;
@@ -166,9 +176,17 @@ static void dt_protect_all(struct dt_region *r, struct dt_batch *b)
 	pgoff_t index = 0;
 	unsigned int i;
 
+	/*
+	 * Summary first: a fault that sets its page bit after this sees the
+	 * summary bit clear and sets it again. Clearing the dirty words first
+	 * would let a fault in between find a stale summary bit, skip it, and
+	 * lose the page when the summary is then zeroed.
+	 */
+	bitmap_zero(r->summary, BITS_TO_LONGS(nwords) * BITS_PER_LONG);
+	/* Pairs with the test_and_set_bit() in dt_mark_dirty(). */
+	smp_mb();
 	for (w = 0; w < nwords; w++)
 		WRITE_ONCE(r->dirty[w], 0);
-	bitmap_zero(r->summary, BITS_TO_LONGS(nwords) * BITS_PER_LONG);
 	/* Bits are gone before any folio is looked up and locked below. */
 	smp_mb();
 
@@ -328,13 +346,16 @@ static long dt_ioc_harvest(struct dt_region *r, struct dirtytrack_harvest __user
 		}
 	}
 
-	mutex_lock(&r->lock);
+	if (mutex_lock_killable(&r->lock)) {
+		ret = -EINTR;
+		goto out_free;
+	}
 	if (!r->tracking) {
 		ret = -EINVAL;
 		goto out_unlock;
 	}
 	wk.protect = !r->manual;
-	wk.batch.mapping = r->mapping;
+	wk.batch.r = r;
 	pos = h.first_page;
 	end = h.first_page + h.npages;
 	while (pos < end) {
@@ -417,8 +438,9 @@ static long dt_ioc_clear(struct dt_region *r, struct dirtytrack_clear __user *ua
 
 	if (copy_from_user(&c, uarg, sizeof(c)))
 		return -EFAULT;
-	if (c.flags || c.reserved || c.reserved2[0] || c.reserved2[1] || c.cleared)
+	if (c.flags || c.reserved || c.reserved2[0] || c.reserved2[1])
 		return -EINVAL;
+	c.cleared = 0;
 	if (dt_check_range(r, c.first_page, c.npages))
 		return -EINVAL;
 	if (!c.bitmap != !c.bitmap_size)
@@ -439,12 +461,15 @@ static long dt_ioc_clear(struct dt_region *r, struct dirtytrack_clear __user *ua
 		wk.mask = mask;
 		wk.mask_first = c.first_page;
 	}
-	mutex_lock(&r->lock);
+	if (mutex_lock_killable(&r->lock)) {
+		bitmap_free(mask);
+		return -EINTR;
+	}
 	if (!r->tracking) {
 		ret = -EINVAL;
 		goto out_unlock;
 	}
-	wk.batch.mapping = r->mapping;
+	wk.batch.r = r;
 	pos = c.first_page;
 	end = c.first_page + c.npages;
 	dt_walk_range(&wk, &pos, end);
@@ -467,7 +492,7 @@ static long dt_ioc_track(struct dt_region *r, struct dirtytrack_track __user *ua
 			 bool start)
 {
 	struct dirtytrack_track t;
-	struct dt_batch batch = { .mapping = r->mapping };
+	struct dt_batch batch = { .r = r };
 	u32 valid = start ? DIRTYTRACK_TRACK_MANUAL_PROTECT : 0;
 
 	if (copy_from_user(&t, uarg, sizeof(t)))
@@ -475,7 +500,8 @@ static long dt_ioc_track(struct dt_region *r, struct dirtytrack_track __user *ua
 	if ((t.flags & ~valid) || t.reserved || t.reserved2)
 		return -EINVAL;
 
-	mutex_lock(&r->lock);
+	if (mutex_lock_killable(&r->lock))
+		return -EINTR;
 	if (start) {
 		/* Restarting is allowed: it forgets what was dirty. */
 		r->manual = t.flags & DIRTYTRACK_TRACK_MANUAL_PROTECT;
@@ -567,7 +593,13 @@ static vm_fault_t dt_page_mkwrite(struct vm_fault *vmf)
 	if (unlikely(dt_is_inflight(r, folio->index))) {
 		/* Its bytes are on their way with a checksum: keep them stable. */
 		folio_unlock(folio);
-		dt_wait_inflight(r, folio->index);
+		/*
+		 * A dying task must not retry: a kernel-mode fault (copy_to_user
+		 * into the page) would loop forever. SIGBUS makes the user copy
+		 * fail with EFAULT; the task is being killed anyway.
+		 */
+		if (dt_wait_inflight(r, folio->index))
+			return VM_FAULT_SIGBUS;
 		return VM_FAULT_NOPAGE;
 	}
 	dt_mark_dirty(r, folio->index);
@@ -608,7 +640,18 @@ static ssize_t dt_read_iter(struct kiocb *iocb, struct iov_iter *to)
 		if (IS_ERR(folio)) {
 			got = iov_iter_zero(n, to);
 		} else {
-			got = copy_page_to_iter(folio_page(folio, 0), off, n, to);
+			/* dt_get_folio() zeroes a new folio under its lock. */
+			if (unlikely(!folio_test_uptodate(folio))) {
+				if (folio_lock_killable(folio)) {
+					folio_put(folio);
+					return done ? done : -EINTR;
+				}
+				folio_unlock(folio);
+			}
+			if (folio_test_uptodate(folio))
+				got = copy_page_to_iter(folio_page(folio, 0), off, n, to);
+			else	/* truncated before it was ever filled */
+				got = iov_iter_zero(n, to);
 			folio_put(folio);
 		}
 		done += got;
@@ -673,27 +716,34 @@ static ssize_t dt_write_iter(struct kiocb *iocb, struct iov_iter *from)
 	return done;
 }
 
-/* Zero [start, end) within one page, as a tracked write. */
-static void dt_zero_partial(struct dt_region *r, loff_t start, loff_t end)
+/*
+ * Zero [start, end) within one page, as a tracked write. Like a writer, it
+ * waits (killable, holding no lock) while a send holds the page.
+ */
+static int dt_zero_partial(struct dt_region *r, loff_t start, loff_t end)
 {
 	pgoff_t idx = start >> PAGE_SHIFT;
-	struct folio *folio = filemap_lock_folio(r->mapping, idx);
+	struct folio *folio;
 
-	if (IS_ERR(folio))
-		return;		/* a hole already reads as zero */
-	while (unlikely(dt_is_inflight(r, idx))) {
+	for (;;) {
+		folio = filemap_lock_folio(r->mapping, idx);
+		if (IS_ERR(folio))
+			return 0;	/* a hole already reads as zero */
+		if (likely(!dt_is_inflight(r, idx)))
+			break;
 		folio_unlock(folio);
-		dt_wait_inflight(r, idx);
-		folio_lock(folio);
+		folio_put(folio);
+		if (dt_wait_inflight(r, idx))
+			return -EINTR;
 	}
-	if (folio->mapping != r->mapping)
-		goto out;	/* punched meanwhile: reads as zero */
-	folio_zero_segment(folio, offset_in_page(start),
-			   offset_in_page(end - 1) + 1);
-	dt_mark_dirty(r, idx);
-out:
+	if (folio->mapping == r->mapping) {	/* else punched: reads as zero */
+		folio_zero_segment(folio, offset_in_page(start),
+				   offset_in_page(end - 1) + 1);
+		dt_mark_dirty(r, idx);
+	}
 	folio_unlock(folio);
 	folio_put(folio);
+	return 0;
 }
 
 static long dt_fallocate(struct file *file, int mode, loff_t offset, loff_t len)
@@ -704,6 +754,7 @@ static long dt_fallocate(struct file *file, int mode, loff_t offset, loff_t len)
 	struct folio_batch fbatch;
 	pgoff_t index;
 	unsigned int i;
+	int ret;
 
 	if (mode != (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE))
 		return -EOPNOTSUPP;
@@ -713,19 +764,21 @@ static long dt_fallocate(struct file *file, int mode, loff_t offset, loff_t len)
 	pstart = round_up(offset, PAGE_SIZE);
 	pend = round_down(end, PAGE_SIZE);
 
-	mutex_lock(&r->lock);
-	if (pstart > pend) {			/* within one page */
-		dt_zero_partial(r, offset, end);
-		goto out;
-	}
-	if (offset < pstart)
-		dt_zero_partial(r, offset, pstart);
-	if (pend < end)
-		dt_zero_partial(r, pend, end);
-	if (pstart == pend)
-		goto out;
+	if (pstart > pend)			/* within one page */
+		return dt_zero_partial(r, offset, end);
+	ret = offset < pstart ? dt_zero_partial(r, offset, pstart) : 0;
+	if (!ret && pend < end)
+		ret = dt_zero_partial(r, pend, end);
+	if (ret || pstart == pend)
+		return ret;
 
-	/* Report every page that held data; holes stay holes. */
+	/*
+	 * Report every page that held data; holes stay holes. Under r->lock,
+	 * no harvest runs between the report and the truncation: one would
+	 * take the old bytes as the page's last.
+	 */
+	if (mutex_lock_killable(&r->lock))
+		return -EINTR;
 	folio_batch_init(&fbatch);
 	index = pstart >> PAGE_SHIFT;
 	while (filemap_get_folios(r->mapping, &index, (pend >> PAGE_SHIFT) - 1, &fbatch)) {
@@ -735,7 +788,6 @@ static long dt_fallocate(struct file *file, int mode, loff_t offset, loff_t len)
 		cond_resched();
 	}
 	truncate_pagecache_range(file_inode(file), pstart, pend - 1);
-out:
 	mutex_unlock(&r->lock);
 	return 0;
 }
@@ -752,6 +804,10 @@ static void dt_region_final(struct dt_region *r)
 	module_put(THIS_MODULE);
 }
 
+/*
+ * On dt_wq, which module exit destroys: this returns to the workqueue before
+ * the module text can go, though module_put() above may let rmmod proceed.
+ */
 static void dt_region_free_work(struct work_struct *work)
 {
 	dt_region_final(container_of(work, struct dt_region, free_work));
@@ -768,7 +824,7 @@ void dt_region_put(struct dt_region *r)
 void dt_region_put_async(struct dt_region *r)
 {
 	if (refcount_dec_and_test(&r->refs))
-		schedule_work(&r->free_work);
+		queue_work(dt_wq, &r->free_work);
 }
 
 /* The last file of the region is gone: no fd, no mapping. */
@@ -783,18 +839,29 @@ static void dt_region_close(struct kref *kref)
 	 * hold stay alive through the network stack's own references.
 	 */
 	truncate_inode_pages(r->mapping, 0);
+	spin_lock(&r->inode->i_lock);
 	r->inode->i_private = NULL;
+	spin_unlock(&r->inode->i_lock);
 	dt_region_put(r);
 }
 
-/* Reopen through /proc/PID/fd/N: the same region. */
+/*
+ * Reopen through /proc/PID/fd/N: the same region. The path pins the inode,
+ * not the region: a last close may be running. It drops the region only
+ * after clearing i_private under i_lock, so a region seen here under i_lock
+ * is still allocated, and a kref already at zero means "closing".
+ */
 static int dt_region_open(struct inode *inode, struct file *file)
 {
-	struct dt_region *r = inode->i_private;
+	struct dt_region *r;
 
+	spin_lock(&inode->i_lock);
+	r = inode->i_private;
+	if (r && !kref_get_unless_zero(&r->kref))
+		r = NULL;
+	spin_unlock(&inode->i_lock);
 	if (!r)
 		return -ENOENT;
-	kref_get(&r->kref);
 	file->private_data = r;
 	return 0;
 }
@@ -867,6 +934,8 @@ int dt_region_create(const struct dirtytrack_create *args)
 	refcount_set(&r->refs, 1);
 	INIT_WORK(&r->free_work, dt_region_free_work);
 	mutex_init(&r->lock);
+	mutex_init(&r->tx_lock);
+	mutex_init(&r->rx_lock);
 	r->memcg = get_mem_cgroup_from_mm(current->mm);
 
 	fd = get_unused_fd_flags(O_CLOEXEC);

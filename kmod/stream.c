@@ -57,7 +57,7 @@ static atomic_t *dt_inflight_array(struct dt_region *r)
 	a = kvcalloc(r->npages, sizeof(atomic_t), GFP_KERNEL_ACCOUNT);
 	if (!a)
 		return NULL;
-	/* Under r->lock, only one sender allocates; pairs with the acquires. */
+	/* Under r->tx_lock, only one sender allocates; pairs with the acquires. */
 	smp_store_release(&r->inflight, a);
 	return a;
 }
@@ -78,16 +78,22 @@ int dt_wait_inflight(struct dt_region *r, pgoff_t idx)
 struct dt_tx_batch {
 	struct ubuf_info ubuf;
 	struct dt_region *r;
-	struct file *sock_file;		/* the socket this batch belongs to */
+	struct sock *sk;		/* pending on this socket (a reference) */
 	struct page *hdrs;		/* stream header, then record headers */
 	unsigned int hdr_used;		/* bytes of @hdrs used */
-	unsigned int nbv, npages, nrecs;
+	unsigned int nbv, npages, nrecs, nbounce;
+	bool marker;			/* ends with a ROUND_END marker */
 	size_t len, sent;
 	pgoff_t idx[DT_TX_RECS];	/* pages counted in flight */
 	pgoff_t rec_idx[DT_TX_RECS];	/* every PAGE and ZERO record's page */
+	struct page *bounce[DT_TX_RECS];	/* copies of pinned pages */
 	struct bio_vec bv[2 * DT_TX_RECS + 2];
 };
 
+/*
+ * The network stack dropped its last reference to the batch's pages. Any
+ * context; module exit waits for this read-side section (see dt_exit()).
+ */
 static void dt_tx_complete(struct sk_buff *skb, struct ubuf_info *uarg, bool success)
 {
 	struct dt_tx_batch *b = container_of(uarg, struct dt_tx_batch, ubuf);
@@ -96,22 +102,26 @@ static void dt_tx_complete(struct sk_buff *skb, struct ubuf_info *uarg, bool suc
 
 	if (!refcount_dec_and_test(&uarg->refcnt))
 		return;
+	rcu_read_lock();
 	for (i = 0; i < b->npages; i++) {
 		atomic_t *a = &r->inflight[b->idx[i]];
 
 		if (atomic_dec_and_test(a))
 			wake_up_var(a);
 	}
+	for (i = 0; i < b->nbounce; i++)
+		put_page(b->bounce[i]);
 	__free_page(b->hdrs);
 	kfree(b);
 	dt_region_put_async(r);
+	rcu_read_unlock();
 }
 
 static const struct ubuf_info_ops dt_tx_ops = {
 	.complete = dt_tx_complete,
 };
 
-static struct dt_tx_batch *dt_tx_alloc(struct dt_region *r, struct file *sock_file)
+static struct dt_tx_batch *dt_tx_alloc(struct dt_region *r)
 {
 	struct dt_tx_batch *b = kzalloc(sizeof(*b), GFP_KERNEL);
 
@@ -127,14 +137,15 @@ static struct dt_tx_batch *dt_tx_alloc(struct dt_region *r, struct file *sock_fi
 	refcount_set(&b->ubuf.refcnt, 1);	/* ours, until wholly queued */
 	b->r = r;
 	refcount_inc(&r->refs);
-	b->sock_file = sock_file;
 	return b;
 }
 
 /* Drop our reference: the completion runs once the stack is done too. */
 static void dt_tx_release(struct dt_tx_batch *b)
 {
-	net_zcopy_put(&b->ubuf);
+	if (b->sk)
+		sock_put(b->sk);
+	net_zcopy_put(&b->ubuf);	/* may free @b */
 }
 
 static void *dt_tx_hdr(struct dt_tx_batch *b, unsigned int size)
@@ -186,15 +197,28 @@ static void dt_tx_add_zero(struct dt_tx_batch *b, pgoff_t idx)
 	b->rec_idx[b->nrecs++] = idx;
 }
 
-/* A locked, write-protected folio: count it in flight and attach it. */
+/*
+ * A locked, write-protected folio: count it in flight and attach it. A folio
+ * pinned for DMA can change under the checksum whatever its ptes say: send a
+ * copy of it instead (dt_batch_flush() has marked it dirty again).
+ */
 static void dt_tx_add_page(struct dt_tx_batch *b, struct folio *folio)
 {
 	struct dirtytrack_wire_rec *rec;
 	struct page *page = folio_page(folio, 0);
+	struct page *copy = NULL;
 	void *kaddr;
 
-	atomic_inc(&b->r->inflight[folio->index]);
-	b->idx[b->npages++] = folio->index;
+	if (unlikely(folio_maybe_dma_pinned(folio)))
+		copy = alloc_page(GFP_KERNEL);
+	if (copy) {
+		copy_highpage(copy, page);
+		b->bounce[b->nbounce++] = copy;
+		page = copy;
+	} else {
+		atomic_inc(&b->r->inflight[folio->index]);
+		b->idx[b->npages++] = folio->index;
+	}
 	rec = dt_tx_add_rec(b, DIRTYTRACK_REC_PAGE, folio->index, 0);
 	kaddr = kmap_local_page(page);
 	dt_tx_rec_crc(rec, kaddr);
@@ -214,7 +238,6 @@ static void dt_tx_abort(struct dt_tx_batch *b)
 
 	for (i = 0; i < b->nrecs; i++)
 		dt_mark_dirty(b->r, b->rec_idx[i]);
-	fput(b->sock_file);
 	dt_tx_release(b);
 }
 
@@ -233,39 +256,96 @@ static bool dt_tx_sock_ok(struct socket *sock)
 	       test_bit(SOCK_SUPPORT_ZC, &sock->flags);
 }
 
-/*
- * Queue the rest of @b on its socket. 0 when it is all queued (and released),
- * else a negative errno with the batch still pending.
- */
-static int dt_tx_send(struct dt_tx_batch *b, u64 *bytes)
+/* Can more be sent on @sk? (CLOSE_WAIT: the peer half-closed, it may read.) */
+static bool dt_tx_sk_open(struct sock *sk)
 {
-	struct socket *sock = b->sock_file->private_data;
+	return READ_ONCE(sk->sk_socket) && !READ_ONCE(sk->sk_err) &&
+	       ((1 << READ_ONCE(sk->sk_state)) & (TCPF_ESTABLISHED | TCPF_CLOSE_WAIT));
+}
+
+/*
+ * Queue the rest of @b on @sock. 0 when it is all queued, else a negative
+ * errno. Either way the batch is dealt with: released, left pending on
+ * @sock (a resumable error), or aborted.
+ */
+static int dt_tx_send(struct dt_region *r, struct dt_tx_batch *b, struct socket *sock,
+		      u64 *bytes)
+{
 	struct msghdr msg = {
 		.msg_flags = MSG_ZEROCOPY | MSG_NOSIGNAL,
 		.msg_ubuf = &b->ubuf,
 	};
-	int ret;
+	int ret = 0;
 
-	if (b->sock_file->f_flags & O_NONBLOCK)
+	if (sock->file->f_flags & O_NONBLOCK)
 		msg.msg_flags |= MSG_DONTWAIT;
 	while (b->sent < b->len) {
 		iov_iter_bvec(&msg.msg_iter, ITER_SOURCE, b->bv, b->nbv, b->len);
 		iov_iter_advance(&msg.msg_iter, b->sent);
 		ret = sock_sendmsg(sock, &msg);
-		if (ret <= 0)
-			return ret ? ret : -EPIPE;
+		if (ret <= 0) {
+			ret = ret ? ret : -EPIPE;
+			break;
+		}
 		b->sent += ret;
 		*bytes += ret;
+		ret = 0;
 	}
-	dt_tx_release(b);
+	r->tx_pending = NULL;
+	if (!ret) {
+		dt_tx_release(b);
+	} else if (dt_tx_resumable(ret)) {
+		/* Committed to the stream: the next call on @sock finishes it. */
+		if (!b->sk) {
+			b->sk = sock->sk;
+			sock_hold(b->sk);
+		}
+		r->tx_pending = b;
+	} else {
+		dt_tx_abort(b);
+	}
+	return ret;
+}
+
+/*
+ * A send cut short before goes on first, on its own socket only. Returns 0
+ * to go on, 1 when it ended the round (its marker is out), or an errno. A
+ * batch whose connection is gone (reset, or its socket closed) is dropped,
+ * its pages dirty again, so that it cannot wedge the region.
+ */
+static int dt_tx_resume(struct dt_region *r, struct socket *sock, struct dirtytrack_stream *s)
+{
+	struct dt_tx_batch *b = r->tx_pending;
+	bool marker;
+	int ret;
+
+	if (!b)
+		return 0;
+	if (b->sk != sock->sk) {
+		if (dt_tx_sk_open(b->sk))
+			return -EBUSY;
+		r->tx_pending = NULL;
+		dt_tx_abort(b);
+		return 0;
+	}
+	marker = b->marker;
+	ret = dt_tx_send(r, b, sock, &s->bytes);
+	if (ret)
+		return ret;
+	if (marker) {
+		s->done = 1;	/* the source was done when the marker went in */
+		return 1;
+	}
 	return 0;
 }
 
 struct dt_tx_ctx {
 	struct dt_region *r;
 	struct dt_tx_batch *b;
-	struct file *sock_file;
 	u64 budget, planned;	/* bytes: the call's budget, queued or batched */
+	unsigned long *bitmap;	/* SRC_BITMAP: the caller's bitmap */
+	u64 list[DT_TX_RECS];	/* SRC_LIST: the entries from the cursor on */
+	u64 list_nr;		/* SRC_LIST: entries in the caller's list */
 };
 
 /*
@@ -300,22 +380,92 @@ static void dt_tx_walk_hole(struct dt_walk *wk, pgoff_t idx)
 	dt_tx_add_zero(tx->b, idx);
 }
 
-/* Account a page about to join the batch against the budget. */
-static void dt_tx_plan(struct dt_tx_ctx *tx)
-{
-	tx->planned += DT_PAGE_REC;
-}
-
 /* One page of a RANGE, BITMAP or LIST source: protect and attach, or zero. */
 static void dt_tx_one(struct dt_tx_ctx *tx, struct dt_batch *zb, pgoff_t idx)
 {
-	dt_tx_plan(tx);
+	tx->planned += DT_PAGE_REC;
 	if (!dt_batch_protect(zb, idx))
 		dt_tx_add_zero(tx->b, idx);
 }
 
+/*
+ * Fill the batch from the source, under r->lock. Returns 1 when the source
+ * is done, 0 when the batch or budget is full, or an errno.
+ */
+static int dt_tx_fill(struct dt_tx_ctx *tx, struct dirtytrack_stream *s)
+{
+	struct dt_region *r = tx->r;
+	u32 src = s->flags & DIRTYTRACK_STREAM_SRC_MASK;
+	pgoff_t end = s->first_page + s->npages;
+	struct dt_batch zb = {
+		.r = r, .protected_fn = dt_tx_protected, .priv = tx,
+	};
+	u64 n = 0, i = 0;
+	int ret = 0;
+
+	if (src == DIRTYTRACK_STREAM_SRC_LIST) {
+		/* A bounded window of the list: no allocation the caller sizes. */
+		n = min_t(u64, tx->list_nr - s->next, DT_TX_RECS);
+		if (copy_from_user(tx->list, u64_to_user_ptr(s->pages + s->next * 8),
+				   n * sizeof(u64)))
+			return -EFAULT;
+	}
+	if (mutex_lock_killable(&r->lock))
+		return -EINTR;
+	if (src == DIRTYTRACK_STREAM_SRC_HARVEST) {
+		struct dt_walk wk = {
+			.r = r, .protect = true, .priv = tx, .batch = zb,
+			.full = dt_tx_walk_full, .hole_fn = dt_tx_walk_hole,
+		};
+		pgoff_t pos = s->next;
+
+		if (!r->tracking || r->manual) {
+			ret = -EINVAL;	/* harvesting needs auto-protect tracking */
+			goto out;
+		}
+		dt_walk_range(&wk, &pos, end);
+		dt_batch_flush(&wk.batch);
+		tx->planned += (u64)wk.found * DT_PAGE_REC;
+		s->next = pos;
+		ret = pos == end;
+	} else if (src == DIRTYTRACK_STREAM_SRC_LIST) {
+		while (i < n && !dt_tx_full(tx, zb.nr, 0)) {
+			if (tx->list[i] >= r->npages) {
+				ret = -ERANGE;
+				break;
+			}
+			dt_tx_one(tx, &zb, tx->list[i++]);
+		}
+		dt_batch_flush(&zb);
+		s->next += i;
+		if (!ret)
+			ret = s->next == tx->list_nr;
+	} else {
+		while (s->next < end && !dt_tx_full(tx, zb.nr, 0)) {
+			pgoff_t idx = s->next;
+
+			if (tx->bitmap) {
+				idx = find_next_bit(tx->bitmap, s->npages,
+						    s->next - s->first_page);
+				idx += s->first_page;
+				if (idx >= end) {
+					s->next = end;
+					break;
+				}
+			}
+			dt_tx_one(tx, &zb, idx);
+			s->next = idx + 1;
+		}
+		dt_batch_flush(&zb);
+		ret = s->next == end;
+	}
+out:
+	mutex_unlock(&r->lock);
+	return ret;
+}
+
 static int dt_stream_check(struct dt_region *r, struct dirtytrack_stream *s,
-			   unsigned long **bitmap, u64 **list, size_t *nlist)
+			   struct dt_tx_ctx *tx)
 {
 	u32 src = s->flags & DIRTYTRACK_STREAM_SRC_MASK;
 	size_t bytes;
@@ -331,13 +481,7 @@ static int dt_stream_check(struct dt_region *r, struct dirtytrack_stream *s,
 		if (s->first_page || s->npages || !s->pages || !s->pages_size ||
 		    s->pages_size % 8 || s->next > s->pages_size / 8)
 			return -EINVAL;
-		*nlist = s->pages_size / 8;
-		bytes = s->pages_size - s->next * 8;
-		*list = kvmalloc(max_t(size_t, bytes, 8), GFP_KERNEL_ACCOUNT);
-		if (!*list)
-			return -ENOMEM;
-		if (copy_from_user(*list, u64_to_user_ptr(s->pages + s->next * 8), bytes))
-			return -EFAULT;
+		tx->list_nr = s->pages_size / 8;
 		return 0;
 	}
 	if (dt_check_range(r, s->first_page, s->npages))
@@ -351,25 +495,75 @@ static int dt_stream_check(struct dt_region *r, struct dirtytrack_stream *s,
 	bytes = BITS_TO_LONGS(s->npages) * sizeof(long);
 	if (s->pages_size < bytes)
 		return -ENOSPC;
-	*bitmap = kvmalloc(bytes, GFP_KERNEL_ACCOUNT);
-	if (!*bitmap)
+	/* At most a bit per page of the region, which CREATE bounded. */
+	tx->bitmap = kvmalloc(bytes, GFP_KERNEL_ACCOUNT);
+	if (!tx->bitmap)
 		return -ENOMEM;
-	if (copy_from_user(*bitmap, u64_to_user_ptr(s->pages), bytes))
+	if (copy_from_user(tx->bitmap, u64_to_user_ptr(s->pages), bytes))
 		return -EFAULT;
 	return 0;
+}
+
+/* Fill and send batches until the source, the budget or the socket stops us. */
+static long dt_tx_run(struct dt_tx_ctx *tx, struct socket *sock, struct dirtytrack_stream *s)
+{
+	struct dt_region *r = tx->r;
+	bool end_round = s->flags & DIRTYTRACK_STREAM_END_ROUND;
+
+	for (;;) {
+		struct dt_tx_batch *b;
+		bool marker = false;
+		int done, err;
+
+		b = dt_tx_alloc(r);
+		if (!b)
+			return -ENOMEM;
+		tx->b = b;
+		if (s->flags & DIRTYTRACK_STREAM_HEADER) {
+			dt_tx_add_stream_hdr(b);
+			tx->planned += DT_HDR_SIZE;
+			s->flags &= ~DIRTYTRACK_STREAM_HEADER;
+			r->tx_records = 0;
+		}
+		done = dt_tx_fill(tx, s);
+		r->tx_records += b->nrecs;
+		s->records += b->nrecs;
+		if (done == 1 && end_round &&
+		    (!tx->budget || tx->planned + DT_REC_SIZE <= tx->budget)) {
+			dt_tx_rec_crc(dt_tx_add_rec(b, DIRTYTRACK_REC_ROUND_END, s->round,
+						    r->tx_records), NULL);
+			r->tx_records = 0;
+			tx->planned += DT_REC_SIZE;
+			marker = true;
+			b->marker = true;
+		}
+		tx->b = NULL;
+		if (!b->len) {
+			dt_tx_release(b);
+		} else {
+			err = dt_tx_send(r, b, sock, &s->bytes);
+			if (err)
+				return err;
+		}
+		if (done < 0)
+			return done;
+		if (done) {
+			s->done = marker || !end_round;
+			return 0;
+		}
+		if (tx->budget && tx->planned + DT_PAGE_REC > tx->budget)
+			return 0;
+		if (fatal_signal_pending(current))
+			return -EINTR;
+		cond_resched();
+	}
 }
 
 long dt_ioc_stream(struct dt_region *r, struct dirtytrack_stream __user *uarg)
 {
 	struct dirtytrack_stream s;
-	unsigned long *bitmap = NULL;
-	u64 *list = NULL;
-	size_t nlist = 0;
-	u64 list_base;
-	struct socket *sock;
 	struct dt_tx_ctx tx = { .r = r };
-	struct dt_batch zb = { .protected_fn = dt_tx_protected, .priv = &tx };
-	u32 src;
+	struct socket *sock;
 	long ret;
 	int err;
 
@@ -378,7 +572,7 @@ long dt_ioc_stream(struct dt_region *r, struct dirtytrack_stream __user *uarg)
 	s.records = 0;
 	s.bytes = 0;
 	s.done = 0;
-	ret = dt_stream_check(r, &s, &bitmap, &list, &nlist);
+	ret = dt_stream_check(r, &s, &tx);
 	if (ret)
 		goto out_free;
 	if (copy_to_user(uarg, &s, sizeof(s))) {
@@ -394,165 +588,41 @@ long dt_ioc_stream(struct dt_region *r, struct dirtytrack_stream __user *uarg)
 		ret = -EOPNOTSUPP;
 		goto out_sock;
 	}
-	/* CLOSE_WAIT: the peer half-closed, it may still read. */
-	if (!((1 << READ_ONCE(sock->sk->sk_state)) & (TCPF_ESTABLISHED | TCPF_CLOSE_WAIT))) {
-		ret = -ENOTCONN;
-		goto out_sock;
-	}
-	src = s.flags & DIRTYTRACK_STREAM_SRC_MASK;
-	list_base = s.next;
+	tx.budget = s.budget;
 
-	mutex_lock(&r->lock);
-	if (src == DIRTYTRACK_STREAM_SRC_HARVEST && (!r->tracking || r->manual)) {
-		ret = -EINVAL;		/* harvesting needs auto-protect tracking */
-		goto out_unlock;
+	/* Held across socket waits: other sends wait, killable; nothing else. */
+	if (mutex_lock_killable(&r->tx_lock)) {
+		ret = -EINTR;
+		goto out_sock;
 	}
 	if (!dt_inflight_array(r)) {
 		ret = -ENOMEM;
 		goto out_unlock;
 	}
-	/* A send cut short before goes on first, on its own socket only. */
-	if (r->tx_pending) {
-		if (r->tx_pending->sock_file != sock->file) {
-			ret = -EBUSY;
-			goto out_unlock;
-		}
-		ret = dt_tx_send(r->tx_pending, &s.bytes);
-		if (ret && dt_tx_resumable(ret))
-			goto out_report;
-		if (ret)
-			dt_tx_abort(r->tx_pending);
-		else
-			fput(r->tx_pending->sock_file);
-		r->tx_pending = NULL;
-		if (ret)
-			goto out_report;
+	ret = dt_tx_resume(r, sock, &s);
+	if (ret) {
+		if (ret == 1)
+			ret = 0;
+		goto out_report;
 	}
-
-	tx.sock_file = sock->file;
-	tx.budget = s.budget;
-	zb.mapping = r->mapping;
-	for (;;) {
-		bool source_done, marker;
-		u64 nrec;
-
-		tx.b = dt_tx_alloc(r, sock->file);
-		if (!tx.b) {
-			ret = -ENOMEM;
-			break;
-		}
-		if (s.flags & DIRTYTRACK_STREAM_HEADER) {
-			dt_tx_add_stream_hdr(tx.b);
-			tx.planned += DT_HDR_SIZE;
-			s.flags &= ~DIRTYTRACK_STREAM_HEADER;
-			r->tx_records = 0;
-		}
-
-		/* Fill the batch from the source. */
-		if (src == DIRTYTRACK_STREAM_SRC_HARVEST) {
-			struct dt_walk wk = {
-				.r = r, .protect = true, .priv = &tx,
-				.full = dt_tx_walk_full, .hole_fn = dt_tx_walk_hole,
-				.batch = zb,
-			};
-			pgoff_t pos = s.next;
-
-			dt_walk_range(&wk, &pos, s.first_page + s.npages);
-			dt_batch_flush(&wk.batch);
-			tx.planned += (u64)wk.found * DT_PAGE_REC;
-			s.next = pos;
-			source_done = pos == s.first_page + s.npages;
-		} else if (src == DIRTYTRACK_STREAM_SRC_LIST) {
-			while (s.next < nlist && !dt_tx_full(&tx, zb.nr, 0)) {
-				u64 idx = list[s.next - list_base];
-
-				if (idx >= r->npages) {
-					ret = -ERANGE;
-					break;
-				}
-				dt_tx_one(&tx, &zb, idx);
-				s.next++;
-			}
-			dt_batch_flush(&zb);
-			source_done = s.next == nlist;
-		} else {
-			pgoff_t end = s.first_page + s.npages;
-
-			while (s.next < end && !dt_tx_full(&tx, zb.nr, 0)) {
-				pgoff_t idx = s.next;
-
-				if (bitmap) {
-					idx = find_next_bit(bitmap, s.npages,
-							    s.next - s.first_page);
-					idx += s.first_page;
-					if (idx >= end) {
-						s.next = end;
-						break;
-					}
-				}
-				dt_tx_one(&tx, &zb, idx);
-				s.next = idx + 1;
-			}
-			dt_batch_flush(&zb);
-			source_done = s.next == end;
-		}
-		nrec = tx.b->nrecs;
-		r->tx_records += nrec;
-		s.records += nrec;
-		marker = source_done && (s.flags & DIRTYTRACK_STREAM_END_ROUND) && ret == 0 &&
-			 (!tx.budget || tx.planned + DT_REC_SIZE <= tx.budget);
-		if (marker) {
-			dt_tx_rec_crc(dt_tx_add_rec(tx.b, DIRTYTRACK_REC_ROUND_END, s.round,
-						    r->tx_records), NULL);
-			r->tx_records = 0;
-			tx.planned += DT_REC_SIZE;
-		}
-		if (!tx.b->len) {
-			dt_tx_release(tx.b);
-		} else {
-			get_file(sock->file);
-			err = dt_tx_send(tx.b, &s.bytes);
-			if (err && dt_tx_resumable(err)) {
-				/* Committed to the stream: finish it next call. */
-				r->tx_pending = tx.b;
-				ret = err;
-				break;
-			}
-			if (err) {
-				dt_tx_abort(tx.b);
-				ret = err;
-				break;
-			}
-			fput(sock->file);
-		}
-		tx.b = NULL;
-		if (ret)
-			break;
-		if (source_done) {
-			s.done = marker || !(s.flags & DIRTYTRACK_STREAM_END_ROUND);
-			break;
-		}
-		if (tx.budget && tx.planned + DT_PAGE_REC > tx.budget)
-			break;
-		if (fatal_signal_pending(current)) {
-			ret = -EINTR;
-			break;
-		}
-		cond_resched();
+	if (!dt_tx_sk_open(sock->sk)) {
+		err = READ_ONCE(sock->sk->sk_err);
+		ret = err ? -err : -ENOTCONN;
+		goto out_unlock;
 	}
+	ret = dt_tx_run(&tx, sock, &s);
 out_report:
 	/* Progress is reported even when the call stops on an error. */
 	if (ret && (s.records || s.bytes) && dt_tx_resumable(ret))
 		ret = 0;
 out_unlock:
-	mutex_unlock(&r->lock);
+	mutex_unlock(&r->tx_lock);
 	if (copy_to_user(uarg, &s, sizeof(s)) && !ret)
 		ret = -EFAULT;
 out_sock:
 	sockfd_put(sock);
 out_free:
-	kvfree(bitmap);
-	kvfree(list);
+	kvfree(tx.bitmap);
 	return ret;
 }
 
@@ -683,8 +753,13 @@ static int dt_rx_apply(struct dt_region *r, struct dt_rx *rx, pgoff_t idx,
 	}
 	for (;;) {
 		folio = payload ? dt_get_folio(r, idx) : filemap_lock_folio(r->mapping, idx);
+		if (IS_ERR(folio) && !payload) {
+			/* A hole is zero already; still a received page. */
+			dt_mark_dirty(r, idx);
+			return 0;
+		}
 		if (IS_ERR(folio))
-			return payload ? PTR_ERR(folio) : 0;	/* a hole is zero */
+			return PTR_ERR(folio);
 		if (!dt_is_inflight(r, idx))
 			break;
 		folio_unlock(folio);
@@ -753,7 +828,11 @@ long dt_ioc_receive(struct dt_region *r, struct dirtytrack_receive __user *uarg)
 	}
 	nonblock = sock->file->f_flags & O_NONBLOCK;
 
-	mutex_lock(&r->lock);
+	/* Held across socket waits: other receives wait, killable; nothing else. */
+	if (mutex_lock_killable(&r->rx_lock)) {
+		ret = -EINTR;
+		goto out_sock;
+	}
 	rx = r->rx;
 	if (!rx) {
 		rx = kzalloc(sizeof(*rx), GFP_KERNEL_ACCOUNT);
@@ -873,7 +952,7 @@ out_report:
 	a.last_round = rx->last_round;
 	a.last_count = rx->last_count;
 out_unlock:
-	mutex_unlock(&r->lock);
+	mutex_unlock(&r->rx_lock);
 	if (copy_to_user(uarg, &a, sizeof(a)) && !ret)
 		ret = -EFAULT;
 out_sock:
