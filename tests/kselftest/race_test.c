@@ -9,7 +9,9 @@
  *
  * DT_RACE_WRITES (default 1000000) sets the total number of page writes.
  */
+#include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 
@@ -179,6 +181,177 @@ TEST_F_TIMEOUT(race, list_auto_protect, 600)
 TEST_F_TIMEOUT(race, manual_protect, 600)
 {
 	run_race(_metadata, true, false);
+}
+
+/* ---- regressions: races that once crashed the kernel or lost a write ---- */
+
+struct page0_writer {
+	volatile char *page;
+	atomic_int stop;
+	atomic_ulong stores;
+};
+
+static void *write_page0(void *p)
+{
+	struct page0_writer *w = p;
+
+	while (!atomic_load(&w->stop)) {
+		w->page[0]++;
+		atomic_fetch_add(&w->stores, 1);
+	}
+	return NULL;
+}
+
+/*
+ * Defect 3: a write racing a restart of tracking (TRACK_START on a tracking
+ * region) was lost: its page bit set, its summary bit cleared.
+ */
+TEST_F_TIMEOUT(race, restart_racing_a_writer, 600)
+{
+	int dev = dt_open(), fd, tries = 300, lost = 0;
+	struct page0_writer w = { 0 };
+	pthread_t th;
+	char *map;
+
+	ASSERT_LE(0, dev);
+	fd = dt_region_create(dev, 64 * PS);
+	ASSERT_LE(0, fd);
+	map = mmap(NULL, 64 * PS, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, map);
+	w.page = map;
+	ASSERT_EQ(0, dt_track_start(fd, 0));
+	ASSERT_EQ(0, pthread_create(&th, NULL, write_page0, &w));
+	for (int i = 0; i < tries; i++) {
+		unsigned long before;
+		uint64_t bits[1] = { 0 }, n;
+
+		ASSERT_EQ(0, dt_track_start(fd, 0));
+		/* A store that completes after TRACK_START returned. */
+		before = atomic_load(&w.stores);
+		while (atomic_load(&w.stores) < before + 2)
+			sched_yield();
+		ASSERT_EQ(0, dt_harvest_bitmap(fd, 0, 64, bits, NULL, &n));
+		if (!(bits[0] & 1))
+			lost++;
+	}
+	atomic_store(&w.stop, 1);
+	pthread_join(th, NULL);
+	EXPECT_EQ(0, lost) TH_LOG("%d of %d restarts lost page 0's write", lost, tries);
+	munmap(map, 64 * PS);
+	close(fd);
+	close(dev);
+}
+
+struct reopen_arg {
+	atomic_int fd;
+	atomic_int stop;
+	unsigned long opened, refused;
+};
+
+static void *reopen_loop(void *p)
+{
+	struct reopen_arg *a = p;
+	char path[64];
+
+	while (!atomic_load(&a->stop)) {
+		int fd = atomic_load(&a->fd), nfd;
+
+		if (fd < 0)
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		nfd = open(path, O_RDWR);
+		if (nfd >= 0) {
+			a->opened++;
+			close(nfd);
+		} else {
+			a->refused++;
+		}
+	}
+	return NULL;
+}
+
+/*
+ * Defect 2: a reopen through /proc racing the region's last close took a
+ * reference on a region already being freed (refcount_t: addition on 0).
+ */
+TEST_F_TIMEOUT(race, reopen_racing_last_close, 600)
+{
+	struct reopen_arg a = { .fd = -1 };
+	int dev = dt_open(), i;
+	pthread_t th;
+
+	ASSERT_LE(0, dev);
+	ASSERT_EQ(0, pthread_create(&th, NULL, reopen_loop, &a));
+	for (i = 0; i < 20000; i++) {
+		int fd = dt_region_create(dev, PS);
+
+		ASSERT_LE(0, fd);
+		atomic_store(&a.fd, fd);
+		for (int spin = 0; spin < (i & 63); spin++)
+			sched_yield();
+		atomic_store(&a.fd, -1);
+		close(fd);
+	}
+	atomic_store(&a.stop, 1);
+	pthread_join(th, NULL);
+	TH_LOG("%lu reopens, %lu refused", a.opened, a.refused);
+	EXPECT_LT(0, a.opened);
+	close(dev);
+}
+
+struct fresh_reader {
+	int fd;
+	atomic_int stop;
+	atomic_ulong bad, reads;
+};
+
+static void *read_page1(void *p)
+{
+	struct fresh_reader *fr = p;
+	static char buf[PS];
+
+	while (!atomic_load(&fr->stop)) {
+		if (pread(fr->fd, buf, PS, PS) != PS)
+			continue;
+		atomic_fetch_add(&fr->reads, 1);
+		for (size_t i = 0; i < PS; i++)
+			if (buf[i] != 0 && buf[i] != 1) {
+				atomic_fetch_add(&fr->bad, 1);
+				break;
+			}
+	}
+	return NULL;
+}
+
+/*
+ * Defect 8: read(2) returned a page being created before it was zeroed
+ * (visible with init_on_alloc=0, which the test VM boots with).
+ */
+TEST_F_TIMEOUT(race, read_never_sees_a_page_before_it_is_zeroed, 600)
+{
+	struct fresh_reader fr = { 0 };
+	int dev = dt_open(), i;
+	pthread_t th;
+	char *map;
+
+	ASSERT_LE(0, dev);
+	fr.fd = dt_region_create(dev, 2 * PS);
+	ASSERT_LE(0, fr.fd);
+	map = mmap(NULL, 2 * PS, PROT_READ | PROT_WRITE, MAP_SHARED, fr.fd, 0);
+	ASSERT_NE(MAP_FAILED, map);
+	ASSERT_EQ(0, pthread_create(&th, NULL, read_page1, &fr));
+	for (i = 0; i < 20000; i++) {
+		/* A hole, then a fault creates the page: zeroes, then 1s at most. */
+		ASSERT_EQ(0, fallocate(fr.fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, PS, PS));
+		map[PS + (i % PS)] = 1;
+	}
+	atomic_store(&fr.stop, 1);
+	pthread_join(th, NULL);
+	TH_LOG("%lu reads", (unsigned long)atomic_load(&fr.reads));
+	EXPECT_EQ(0, atomic_load(&fr.bad));
+	munmap(map, 2 * PS);
+	close(fr.fd);
+	close(dev);
 }
 
 TEST_HARNESS_MAIN

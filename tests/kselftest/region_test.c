@@ -691,4 +691,20 @@ TEST_F(region, unknown_region_command)
 	EXPECT_EQ(-ENOTTY, dt_xioctl(self->fd, _IO('f', 1), buf));
 }
 
+/* Defect 12: output fields hold anything on input; the struct is reusable. */
+TEST_F(region, clear_output_field_ignored_on_input)
+{
+	struct dirtytrack_clear c = { .first_page = 0, .npages = NPAGES, .cleared = 77 };
+
+	ASSERT_EQ(0, dt_track_start(self->fd, DIRTYTRACK_TRACK_MANUAL_PROTECT));
+	self->map[8 * PS] = 1;
+	EXPECT_EQ(BIT(8), harvest64(self->fd));
+	ASSERT_EQ(0, dt_xioctl(self->fd, DIRTYTRACK_IOC_CLEAR, &c));
+	EXPECT_EQ(1, c.cleared);
+	self->map[9 * PS] = 1;
+	ASSERT_EQ(0, dt_xioctl(self->fd, DIRTYTRACK_IOC_CLEAR, &c));	/* reused */
+	EXPECT_EQ(1, c.cleared);
+	EXPECT_EQ(0, harvest64(self->fd));
+}
+
 TEST_HARNESS_MAIN

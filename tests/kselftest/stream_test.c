@@ -11,7 +11,10 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <poll.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
 
 #include "kselftest_harness.h"
 #include "dt_test.h"
@@ -909,6 +912,451 @@ TEST_F(xfer, signal_during_receive)
 	EXPECT_EQ(1, r.rounds);
 	EXPECT_EQ(1, r.last_count);
 	EXPECT_EQ(0, memcmp(self->dmap + 5 * PS, page, PS));
+}
+
+/* ---- regressions: each of these crashed, hung or lost data once ---- */
+
+/* Run a shell command in the sender's network namespace. */
+static int tx_ns_system(FIXTURE_DATA(xfer) *self, const char *cmd)
+{
+	int home = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC), ret;
+
+	if (self->ns_tx >= 0 && setns(self->ns_tx, CLONE_NEWNET))
+		return -1;
+	ret = system(cmd);
+	if (self->ns_tx >= 0)
+		setns(home, CLONE_NEWNET);
+	close(home);
+	return ret;
+}
+
+/* Scatter-gather on the sender's route: off makes TCP copy at once. */
+static int tx_sg(FIXTURE_DATA(xfer) *self, bool on)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "ethtool -K %s sg %s >/dev/null 2>&1",
+		 self->ns_tx >= 0 ? "dt0" : "lo", on ? "on" : "off");
+	return tx_ns_system(self, cmd);
+}
+
+/*
+ * Leave a batch of STREAM cut short (pending): tiny socket buffers, nobody
+ * reading, a blocking send stopped by a signal. Returns the call's errno.
+ */
+static int cut_short(FIXTURE_DATA(xfer) *self, struct dirtytrack_stream *s)
+{
+	struct sigaction sa = { .sa_handler = on_alarm };	/* no SA_RESTART */
+	int small = 4096, ret;
+
+	setsockopt(self->tx, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+	setsockopt(self->rx, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	sigaction(SIGALRM, &sa, NULL);
+	alarm(1);
+	ret = dt_xioctl(self->src, DIRTYTRACK_IOC_STREAM, s);
+	alarm(0);
+	return ret;
+}
+
+/* waitpid() for at most @secs seconds; -1 (and the child killed) on timeout. */
+static int wait_child(pid_t pid, int secs)
+{
+	int status;
+
+	for (int i = 0; i < secs * 20; i++) {
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			return status;
+		usleep(50000);
+	}
+	kill(pid, SIGKILL);
+	return -1;
+}
+
+/* Defect 1: resuming a cut-short batch used it after the stack freed it. */
+TEST_F(xfer, resume_without_scatter_gather)
+{
+	struct dirtytrack_stream s = { .sockfd = self->tx, .npages = NP,
+		.flags = DIRTYTRACK_STREAM_SRC_RANGE | DIRTYTRACK_STREAM_HEADER |
+			 DIRTYTRACK_STREAM_END_ROUND };
+	struct rx_job rj;
+	int ret;
+
+	for (int p = 0; p < NP; p++)
+		memset(self->smap + p * PS, p ^ 0x77, PS);
+	/* Loopback's scatter-gather is fixed on: veth runs this one. */
+	if (self->ns_tx < 0)
+		SKIP(return, "lo cannot turn scatter-gather off");
+	ASSERT_EQ(0, tx_sg(self, false));
+	ret = cut_short(self, &s);
+	EXPECT_TRUE(ret == 0 || ret == -EINTR) TH_LOG("stream: %d", ret);
+	EXPECT_EQ(0, s.done);
+	s.flags &= ~DIRTYTRACK_STREAM_HEADER;
+	rx_start(&rj, self->dst, self->rx, DIRTYTRACK_RECV_RESET | DIRTYTRACK_RECV_ROUND);
+	do {
+		ret = dt_xioctl(self->src, DIRTYTRACK_IOC_STREAM, &s);
+	} while (!ret && !s.done);
+	pthread_join(rj.th, NULL);
+	tx_sg(self, true);
+	ASSERT_EQ(0, ret);
+	ASSERT_EQ(0, rj.ret);
+	EXPECT_EQ(NP, rj.r.last_count);
+	ASSERT_EQ(NP, first_diff(self));
+}
+
+/*
+ * Defect 9: the last batch, holding the round's marker, cut short; resuming
+ * must finish that round, not add a second marker for it.
+ */
+TEST_F(xfer, resume_of_the_marker_batch)
+{
+	struct dirtytrack_stream s = { .sockfd = self->tx, .npages = 48,
+		.flags = DIRTYTRACK_STREAM_SRC_RANGE | DIRTYTRACK_STREAM_HEADER |
+			 DIRTYTRACK_STREAM_END_ROUND };
+	struct rx_job rj;
+	int small = 4096, ret, calls = 0;
+
+	for (int p = 0; p < 48; p++)
+		memset(self->smap + p * PS, p + 1, PS);
+	setsockopt(self->tx, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+	setsockopt(self->rx, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	ASSERT_EQ(0, fcntl(self->tx, F_SETFL, O_NONBLOCK));
+	/*
+	 * One batch: header, 48 pages and the marker (200 KB); the buffers,
+	 * and the window the receiver announced before they shrank, take part.
+	 */
+	ret = dt_xioctl(self->src, DIRTYTRACK_IOC_STREAM, &s);
+	ASSERT_EQ(0, ret);
+	ASSERT_EQ(48, s.records);
+	ASSERT_EQ(0, s.done);
+	s.flags &= ~DIRTYTRACK_STREAM_HEADER;
+	rx_start(&rj, self->dst, self->rx, DIRTYTRACK_RECV_RESET | DIRTYTRACK_RECV_ROUND);
+	while (!s.done && calls++ < 10000) {
+		struct pollfd pfd = { .fd = self->tx, .events = POLLOUT };
+
+		poll(&pfd, 1, 100);
+		ret = dt_xioctl(self->src, DIRTYTRACK_IOC_STREAM, &s);
+		ASSERT_TRUE(ret == 0 || ret == -EAGAIN) TH_LOG("resume: %d", ret);
+		if (!ret)
+			EXPECT_EQ(0, s.records);	/* nothing repeated */
+	}
+	ASSERT_EQ(1, s.done);
+	pthread_join(rj.th, NULL);
+	ASSERT_EQ(0, rj.ret);
+	EXPECT_EQ(48, rj.r.last_count);
+	/* The next round follows at once: a second marker 0 would be EILSEQ. */
+	ASSERT_EQ(0, fcntl(self->tx, F_SETFL, 0));
+	self->smap[3 * PS] = 42;
+	ASSERT_EQ(0, round_trip(self, DIRTYTRACK_STREAM_SRC_RANGE, 1, &s, &rj));
+	ASSERT_EQ(0, rj.ret);
+	EXPECT_EQ(1, rj.r.last_round);
+	ASSERT_EQ(NP, first_diff(self));
+}
+
+/*
+ * Defect 6: a reset connection with a batch pending. STREAM on it says so
+ * and re-reports the batch's pages; another socket is not refused; writers
+ * of those pages do not wait forever; closing the socket closes it.
+ */
+TEST_F_TIMEOUT(xfer, reset_with_a_pending_batch, 60)
+{
+	struct dirtytrack_stream s = { .sockfd = self->tx, .npages = NP,
+		.flags = DIRTYTRACK_STREAM_SRC_HARVEST | DIRTYTRACK_STREAM_HEADER |
+			 DIRTYTRACK_STREAM_END_ROUND };
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+	uint64_t *map, n;
+	struct rx_job rj;
+	pid_t pid;
+	int ret, err;
+
+	ASSERT_EQ(0, dt_track_start(self->src, 0));
+	for (int p = 0; p < NP; p++)
+		memset(self->smap + p * PS, p ^ 0x21, PS);
+	ret = cut_short(self, &s);
+	ASSERT_TRUE(ret == 0 || ret == -EINTR) TH_LOG("stream: %d", ret);
+	ASSERT_EQ(0, s.done);
+	/* The receiver resets the connection. */
+	ASSERT_EQ(0, setsockopt(self->rx, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)));
+	close(self->rx);
+	self->rx = -1;
+	usleep(100000);
+	s.flags &= ~DIRTYTRACK_STREAM_HEADER;
+	ret = dt_xioctl(self->src, DIRTYTRACK_IOC_STREAM, &s);
+	EXPECT_TRUE(ret == -ECONNRESET || ret == -EPIPE) TH_LOG("stream: %d", ret);
+	/* Nothing sent arrived: the harvest reports every page again. */
+	map = dt_harvest_all(self->src, NP, &n, &err);
+	ASSERT_EQ(0, err);
+	EXPECT_EQ(NP, n);
+	free(map);
+	/* A writer of the batch's first page does not wait forever. */
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		self->smap[0] = 1;
+		_exit(0);
+	}
+	EXPECT_EQ(0, wait_child(pid, 20));
+	/* A new connection is not refused: the whole region goes again. */
+	tcp_repair(_metadata, self);
+	s = (struct dirtytrack_stream){ .sockfd = self->tx, .npages = NP,
+		.flags = DIRTYTRACK_STREAM_SRC_RANGE | DIRTYTRACK_STREAM_HEADER |
+			 DIRTYTRACK_STREAM_END_ROUND };
+	rx_start(&rj, self->dst, self->rx, DIRTYTRACK_RECV_RESET | DIRTYTRACK_RECV_ROUND);
+	EXPECT_EQ(0, dt_stream(self->src, &s));
+	pthread_join(rj.th, NULL);
+	EXPECT_EQ(0, rj.ret);
+	EXPECT_EQ(NP, first_diff(self));
+}
+
+/* Defect 6: closing the socket of a pending batch really closes it. */
+TEST_F(xfer, close_with_a_pending_batch)
+{
+	struct dirtytrack_stream s = { .sockfd = self->tx, .npages = NP,
+		.flags = DIRTYTRACK_STREAM_SRC_RANGE | DIRTYTRACK_STREAM_HEADER };
+	char buf[65536];
+	ssize_t got;
+	int ret, loops = 0;
+
+	ret = cut_short(self, &s);
+	ASSERT_TRUE(ret == 0 || ret == -EINTR) TH_LOG("stream: %d", ret);
+	ASSERT_EQ(0, s.done);
+	close(self->tx);
+	self->tx = socket(AF_INET, SOCK_STREAM, 0);
+	/* The receiver drains what was queued, then sees the end. */
+	do {
+		struct pollfd pfd = { .fd = self->rx, .events = POLLIN };
+
+		ASSERT_EQ(1, poll(&pfd, 1, 10000)) TH_LOG("no end of stream: socket pinned?");
+		got = read(self->rx, buf, sizeof(buf));
+	} while (got > 0 && loops++ < 100000);
+	EXPECT_TRUE(got == 0 || (got < 0 && errno == ECONNRESET));
+}
+
+/*
+ * Defects 4 and 5: a task waiting to write a page of a pending send (a
+ * partial punch, or read(2) into the mapping: a kernel-mode fault) holds no
+ * lock others need and dies on SIGKILL.
+ */
+TEST_F_TIMEOUT(xfer, waiters_on_a_pending_page_are_killable, 120)
+{
+	struct dirtytrack_stream s = { .sockfd = self->tx, .npages = NP,
+		.flags = DIRTYTRACK_STREAM_SRC_RANGE | DIRTYTRACK_STREAM_HEADER |
+			 DIRTYTRACK_STREAM_END_ROUND };
+	struct rx_job rj;
+	pid_t punch, reader, harvest;
+	int ret, p[2];
+
+	for (int i = 0; i < NP; i++)
+		memset(self->smap + i * PS, i, PS);
+	ASSERT_EQ(0, dt_track_start(self->src, 0));
+	ret = cut_short(self, &s);
+	ASSERT_TRUE(ret == 0 || ret == -EINTR) TH_LOG("stream: %d", ret);
+	ASSERT_EQ(0, s.done);
+	ASSERT_LT(0, s.records);
+	/* Page 0 is in the pending batch. */
+	punch = fork();
+	ASSERT_LE(0, punch);
+	if (!punch)
+		_exit(fallocate(self->src, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+				10, 100) ? 1 : 0);
+	ASSERT_EQ(0, pipe(p));
+	ASSERT_EQ(PS, write(p[1], self->smap + 5 * PS, PS));
+	reader = fork();
+	ASSERT_LE(0, reader);
+	if (!reader)
+		_exit(read(p[0], self->smap, PS) == PS ? 0 : 1);
+	usleep(300000);
+	/* Meanwhile the region's other ioctls go on. */
+	harvest = fork();
+	ASSERT_LE(0, harvest);
+	if (!harvest)
+		_exit(dt_dirty_count(self->src, NP) < 0);
+	EXPECT_EQ(0, wait_child(harvest, 10)) TH_LOG("HARVEST blocked by a waiter");
+	kill(punch, SIGKILL);
+	kill(reader, SIGKILL);
+	EXPECT_NE(-1, wait_child(punch, 10)) TH_LOG("punch not killable");
+	EXPECT_NE(-1, wait_child(reader, 10)) TH_LOG("read(2) into the page not killable");
+	close(p[0]);
+	close(p[1]);
+	/* The send finishes and carries the bytes it checksummed. */
+	s.flags &= ~DIRTYTRACK_STREAM_HEADER;
+	rx_start(&rj, self->dst, self->rx, DIRTYTRACK_RECV_RESET | DIRTYTRACK_RECV_ROUND);
+	do {
+		ASSERT_EQ(0, dt_xioctl(self->src, DIRTYTRACK_IOC_STREAM, &s));
+	} while (!s.done);
+	pthread_join(rj.th, NULL);
+	ASSERT_EQ(0, rj.ret);
+	EXPECT_EQ(NP, rj.r.last_count);
+	EXPECT_EQ(NP, first_diff(self));
+}
+
+/* Defect 7: a list as long as the caller says is read a window at a time. */
+TEST_F(xfer, huge_list_size)
+{
+	uint64_t list[4] = { 1, 2, 3, 4 };
+	struct dirtytrack_stream s = { .sockfd = self->tx,
+		.flags = DIRTYTRACK_STREAM_SRC_LIST | DIRTYTRACK_STREAM_HEADER,
+		.pages = (uintptr_t)list, .pages_size = 1ULL << 32 };
+	struct rx_job rj;
+	int ret;
+
+	rx_start(&rj, self->dst, self->rx, DIRTYTRACK_RECV_RESET);
+	/* The entries after the four are whatever the stack holds: ERANGE. */
+	ret = dt_xioctl(self->src, DIRTYTRACK_IOC_STREAM, &s);
+	EXPECT_TRUE(ret == -ERANGE || ret == -EFAULT || ret == 0) TH_LOG("stream: %d", ret);
+	EXPECT_EQ(0, s.done);
+	s.pages_size = ~0ULL & ~7ULL;
+	s.next = 0;
+	s.flags &= ~DIRTYTRACK_STREAM_HEADER;
+	ret = dt_xioctl(self->src, DIRTYTRACK_IOC_STREAM, &s);
+	EXPECT_TRUE(ret == -ERANGE || ret == -EFAULT || ret == 0) TH_LOG("stream: %d", ret);
+	shutdown(self->tx, SHUT_WR);
+	pthread_join(rj.th, NULL);
+}
+
+/* Defect 11: a ZERO record over a hole is a received page like any other. */
+TEST_F(xfer, received_zero_pages_are_reported)
+{
+	struct dirtytrack_stream s;
+	struct rx_job rj;
+	uint64_t *map, n;
+	int err;
+
+	self->smap[7 * PS] = 1;			/* page 7 has data; the rest are holes */
+	ASSERT_EQ(0, dt_track_start(self->dst, 0));
+	ASSERT_EQ(0, round_trip(self, DIRTYTRACK_STREAM_SRC_RANGE | DIRTYTRACK_STREAM_HEADER,
+				0, &s, &rj));
+	ASSERT_EQ(0, rj.ret);
+	ASSERT_EQ(NP, rj.r.last_count);
+	map = dt_harvest_all(self->dst, NP, &n, &err);
+	ASSERT_EQ(0, err);
+	EXPECT_EQ(NP, n);
+	free(map);
+}
+
+struct drain {
+	int sock;
+	atomic_int stop;
+	uint64_t bytes;
+	pthread_t th;
+};
+
+static void *drain_thread(void *p)
+{
+	struct drain *d = p;
+	static char buf[65536];
+
+	while (!atomic_load(&d->stop)) {
+		struct pollfd pfd = { .fd = d->sock, .events = POLLIN };
+		ssize_t n;
+
+		if (poll(&pfd, 1, 100) <= 0)
+			continue;
+		n = read(d->sock, buf, sizeof(buf));
+		if (n <= 0)
+			break;
+		d->bytes += n;
+	}
+	return NULL;
+}
+
+/* A TcpExt counter of /proc/net/netstat (this network namespace). */
+static long long tcpext(const char *name)
+{
+	char keys[4096], vals[4096];
+	FILE *f = fopen("/proc/net/netstat", "r");
+	long long v = -1;
+
+	if (!f)
+		return -1;
+	while (fgets(keys, sizeof(keys), f) && fgets(vals, sizeof(vals), f)) {
+		char *ks, *vs, *k = strtok_r(keys, " \n", &ks), *val = strtok_r(vals, " \n", &vs);
+
+		if (strcmp(k, "TcpExt:"))
+			continue;
+		while ((k = strtok_r(NULL, " \n", &ks)) && (val = strtok_r(NULL, " \n", &vs)))
+			if (!strcmp(k, name))
+				v = atoll(val);
+	}
+	fclose(f);
+	return v;
+}
+
+static double since(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (t1.tv_sec - t0->tv_sec) + (t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/*
+ * Defect 10: non-blocking STREAM with small socket buffers and a reader
+ * draining: after EAGAIN, poll(2) must report the socket writable again
+ * (it once did not, and the stream crawled). write(2) of the same bytes,
+ * the same way, is the peer the log line compares with; TCG's timing makes
+ * the figures informative only.
+ */
+TEST_F_TIMEOUT(xfer, nonblocking_small_buffers_make_progress, 300)
+{
+	struct dirtytrack_stream s = { .sockfd = self->tx, .npages = NP,
+		.flags = DIRTYTRACK_STREAM_SRC_RANGE | DIRTYTRACK_STREAM_HEADER |
+			 DIRTYTRACK_STREAM_END_ROUND };
+	struct drain d = { .sock = self->rx };
+	int small = 16384, ret, waits = 0;
+	long long prune0 = tcpext("PruneCalled"), col0 = tcpext("TCPRcvCollapsed");
+	struct tcp_info ti;
+	socklen_t tl = sizeof(ti);
+	struct timespec t0;
+	double t_write, t_stream;
+	size_t off = 0;
+
+	for (int p = 0; p < NP; p++)
+		memset(self->smap + p * PS, p + 3, PS);
+	setsockopt(self->tx, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+	setsockopt(self->rx, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	ASSERT_EQ(0, fcntl(self->tx, F_SETFL, O_NONBLOCK));
+	ASSERT_EQ(0, pthread_create(&d.th, NULL, drain_thread, &d));
+	/* The peer: write(2) of the region's bytes, the same way. */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (off < NP * PS) {
+		ssize_t n = write(self->tx, self->smap + off, NP * PS - off);
+		struct pollfd pfd = { .fd = self->tx, .events = POLLOUT };
+
+		if (n > 0) {
+			off += n;
+			continue;
+		}
+		ASSERT_EQ(EAGAIN, errno);
+		ASSERT_EQ(1, poll(&pfd, 1, 10000));
+	}
+	while (d.bytes < NP * PS)
+		usleep(1000);
+	t_write = since(&t0);
+	d.bytes = 0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (!s.done) {
+		ret = dt_xioctl(self->src, DIRTYTRACK_IOC_STREAM, &s);
+		if (ret == -EAGAIN) {
+			struct pollfd pfd = { .fd = self->tx, .events = POLLOUT };
+
+			waits++;
+			ASSERT_EQ(1, poll(&pfd, 1, 10000)) TH_LOG("never writable again");
+			continue;
+		}
+		ASSERT_EQ(0, ret);
+		s.flags &= ~DIRTYTRACK_STREAM_HEADER;
+	}
+	while (d.bytes < s.bytes)
+		usleep(1000);
+	t_stream = since(&t0);
+	atomic_store(&d.stop, 1);
+	pthread_join(d.th, NULL);
+	ASSERT_EQ(0, getsockopt(self->tx, IPPROTO_TCP, TCP_INFO, &ti, &tl));
+	TH_LOG("1 MiB: write(2) %.3f s, STREAM %.3f s (%.1fx), %d waits; retransmits %u, "
+	       "receiver prunes %lld, collapses %lld", t_write, t_stream, t_stream / t_write,
+	       waits, ti.tcpi_total_retrans, tcpext("PruneCalled") - prune0,
+	       tcpext("TCPRcvCollapsed") - col0);
+	EXPECT_EQ(1, s.done);
 }
 
 TEST_HARNESS_MAIN
