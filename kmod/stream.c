@@ -81,12 +81,12 @@ struct dt_tx_batch {
 	struct sock *sk;		/* pending on this socket (a reference) */
 	struct page *hdrs;		/* stream header, then record headers */
 	unsigned int hdr_used;		/* bytes of @hdrs used */
-	unsigned int nbv, npages, nrecs, nbounce;
+	unsigned int nbv, npages, nrecs, nheld;
 	bool marker;			/* ends with a ROUND_END marker */
 	size_t len, sent;
 	pgoff_t idx[DT_TX_RECS];	/* pages counted in flight */
 	pgoff_t rec_idx[DT_TX_RECS];	/* every PAGE and ZERO record's page */
-	struct page *bounce[DT_TX_RECS];	/* copies of pinned pages */
+	struct page *held[DT_TX_RECS];	/* our reference on each payload page */
 	struct bio_vec bv[2 * DT_TX_RECS + 2];
 };
 
@@ -109,8 +109,8 @@ static void dt_tx_complete(struct sk_buff *skb, struct ubuf_info *uarg, bool suc
 		if (atomic_dec_and_test(a))
 			wake_up_var(a);
 	}
-	for (i = 0; i < b->nbounce; i++)
-		put_page(b->bounce[i]);
+	for (i = 0; i < b->nheld; i++)
+		put_page(b->held[i]);
 	__free_page(b->hdrs);
 	kfree(b);
 	dt_region_put_async(r);
@@ -198,9 +198,11 @@ static void dt_tx_add_zero(struct dt_tx_batch *b, pgoff_t idx)
 }
 
 /*
- * A locked, write-protected folio: count it in flight and attach it. A folio
- * pinned for DMA can change under the checksum whatever its ptes say: send a
- * copy of it instead (dt_batch_flush() has marked it dirty again).
+ * A locked, write-protected folio: count it in flight and attach it. The
+ * batch holds a reference on the page until its completion: a hole punched
+ * before the stack takes its own must not free it. A folio pinned for DMA
+ * can change under the checksum whatever its ptes say: send a copy of it
+ * instead (dt_batch_flush() has marked it dirty again).
  */
 static void dt_tx_add_page(struct dt_tx_batch *b, struct folio *folio)
 {
@@ -213,12 +215,13 @@ static void dt_tx_add_page(struct dt_tx_batch *b, struct folio *folio)
 		copy = alloc_page(GFP_KERNEL);
 	if (copy) {
 		copy_highpage(copy, page);
-		b->bounce[b->nbounce++] = copy;
 		page = copy;
 	} else {
+		get_page(page);
 		atomic_inc(&b->r->inflight[folio->index]);
 		b->idx[b->npages++] = folio->index;
 	}
+	b->held[b->nheld++] = page;
 	rec = dt_tx_add_rec(b, DIRTYTRACK_REC_PAGE, folio->index, 0);
 	kaddr = kmap_local_page(page);
 	dt_tx_rec_crc(rec, kaddr);

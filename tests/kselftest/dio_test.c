@@ -38,12 +38,12 @@ static int put(const char *attr, const char *val)
 	return ret;
 }
 
-/* A memory-backed null_blk of 4 MiB that moves @mbps MB/s; its /dev path. */
-static int slow_disk(char *dev, size_t len, const char *mbps)
+/*
+ * A memory-backed null_blk of 4 MiB that moves @mbps MB/s. A device made
+ * through configfs is named after its directory: /dev/dtslow.
+ */
+static int slow_disk(const char *mbps)
 {
-	char idx[16] = "";
-	int fd, n;
-
 	if (access("/sys/kernel/config/nullb", F_OK))
 		mount("none", "/sys/kernel/config", "configfs", 0, NULL);
 	rmdir(NULLB);
@@ -52,15 +52,8 @@ static int slow_disk(char *dev, size_t len, const char *mbps)
 	if (put("memory_backed", "1") || put("blocksize", "4096") || put("size", "4") ||
 	    put("mbps", mbps) || put("power", "1"))
 		return -EIO;
-	fd = open(NULLB "/index", O_RDONLY);
-	if (fd < 0)
-		return -errno;
-	n = read(fd, idx, sizeof(idx) - 1);
-	close(fd);
-	if (n <= 0)
-		return -EIO;
-	idx[strcspn(idx, "\n")] = 0;
-	snprintf(dev, len, "/dev/nullb%s", idx);
+	for (int i = 0; i < 100 && access("/dev/dtslow", F_OK); i++)
+		usleep(20000);		/* devtmpfs adds the node */
 	return 0;
 }
 
@@ -95,13 +88,14 @@ static uint64_t round_copy(int rfd, char *map, char *shadow)
 
 TEST(odirect_read_across_harvests)
 {
-	char dev[64], *pattern, *map, *shadow;
+	const char *dev = "/dev/dtslow";
+	char *pattern, *map, *shadow;
 	struct dio d = { 0 };
 	int devfd, dtdev, rfd, rounds = 0;
 	uint64_t p, copied = 0, n;
 	pthread_t th;
 
-	ASSERT_EQ(0, slow_disk(dev, sizeof(dev), "1")) TH_LOG("null_blk through configfs");
+	ASSERT_EQ(0, slow_disk("1")) TH_LOG("null_blk through configfs");
 	devfd = open(dev, O_RDWR | O_DIRECT);
 	ASSERT_LE(0, devfd) TH_LOG("%s: %s", dev, strerror(errno));
 	/* The device's contents: every byte says which page it belongs to. */

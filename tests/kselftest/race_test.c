@@ -191,6 +191,7 @@ struct page0_writer {
 	atomic_ulong stores;
 };
 
+/* Store to page 0 every few microseconds: sometimes inside TRACK_START. */
 static void *write_page0(void *p)
 {
 	struct page0_writer *w = p;
@@ -198,38 +199,46 @@ static void *write_page0(void *p)
 	while (!atomic_load(&w->stop)) {
 		w->page[0]++;
 		atomic_fetch_add(&w->stores, 1);
+		for (volatile int spin = 0; spin < 2000; spin++)
+			;
 	}
 	return NULL;
 }
 
 /*
  * Defect 3: a write racing a restart of tracking (TRACK_START on a tracking
- * region) was lost: its page bit set, its summary bit cleared.
+ * region) was lost: it set its page bit while TRACK_START was between
+ * zeroing the dirty words and zeroing the summary. The region is large and
+ * sparse so that TRACK_START spends long between the two; page 0 is clean
+ * (harvested) when it starts, so the writer's next store faults.
  */
 TEST_F_TIMEOUT(race, restart_racing_a_writer, 600)
 {
+	const uint64_t npages = 1ULL << 20;	/* 4 GiB, nothing populated */
 	int dev = dt_open(), fd, tries = 300, lost = 0;
 	struct page0_writer w = { 0 };
+	uint64_t bits[1], n;
 	pthread_t th;
 	char *map;
 
 	ASSERT_LE(0, dev);
-	fd = dt_region_create(dev, 64 * PS);
+	fd = dt_region_create(dev, npages * PS);
 	ASSERT_LE(0, fd);
-	map = mmap(NULL, 64 * PS, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	map = mmap(NULL, PS, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	ASSERT_NE(MAP_FAILED, map);
 	w.page = map;
 	ASSERT_EQ(0, dt_track_start(fd, 0));
 	ASSERT_EQ(0, pthread_create(&th, NULL, write_page0, &w));
 	for (int i = 0; i < tries; i++) {
 		unsigned long before;
-		uint64_t bits[1] = { 0 }, n;
 
+		ASSERT_EQ(0, dt_harvest_bitmap(fd, 0, 64, bits, NULL, &n));
 		ASSERT_EQ(0, dt_track_start(fd, 0));
 		/* A store that completes after TRACK_START returned. */
 		before = atomic_load(&w.stores);
 		while (atomic_load(&w.stores) < before + 2)
 			sched_yield();
+		bits[0] = 0;
 		ASSERT_EQ(0, dt_harvest_bitmap(fd, 0, 64, bits, NULL, &n));
 		if (!(bits[0] & 1))
 			lost++;
@@ -237,7 +246,7 @@ TEST_F_TIMEOUT(race, restart_racing_a_writer, 600)
 	atomic_store(&w.stop, 1);
 	pthread_join(th, NULL);
 	EXPECT_EQ(0, lost) TH_LOG("%d of %d restarts lost page 0's write", lost, tries);
-	munmap(map, 64 * PS);
+	munmap(map, PS);
 	close(fd);
 	close(dev);
 }

@@ -73,8 +73,12 @@ static void veth_setup(struct __test_metadata *_metadata, FIXTURE_DATA(xfer) *se
 	close(home);
 }
 
-/* A connected pair: self->tx sends, self->rx receives. */
-static void tcp_pair(struct __test_metadata *_metadata, FIXTURE_DATA(xfer) *self)
+/*
+ * A connected pair: self->tx sends, self->rx receives; @buf, if nonzero, is
+ * their SO_SNDBUF and SO_RCVBUF, set before the connection (so the window
+ * the receiver announces is small from the start).
+ */
+static void tcp_pair_buf(struct __test_metadata *_metadata, FIXTURE_DATA(xfer) *self, int buf)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	struct sockaddr_in local;
@@ -87,6 +91,8 @@ static void tcp_pair(struct __test_metadata *_metadata, FIXTURE_DATA(xfer) *self
 	}
 	l = socket(AF_INET, SOCK_STREAM, 0);
 	ASSERT_LE(0, l);
+	if (buf)
+		ASSERT_EQ(0, setsockopt(l, SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf)));
 	ASSERT_EQ(0, bind(l, (struct sockaddr *)&a, sizeof(a)));
 	ASSERT_EQ(0, listen(l, 1));
 	ASSERT_EQ(0, getsockname(l, (struct sockaddr *)&a, &len));
@@ -94,6 +100,8 @@ static void tcp_pair(struct __test_metadata *_metadata, FIXTURE_DATA(xfer) *self
 		ASSERT_EQ(0, setns(self->ns_tx, CLONE_NEWNET));
 	self->tx = socket(AF_INET, SOCK_STREAM, 0);
 	ASSERT_LE(0, self->tx);
+	if (buf)
+		ASSERT_EQ(0, setsockopt(self->tx, SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf)));
 	ASSERT_EQ(0, connect(self->tx, (struct sockaddr *)&a, sizeof(a)));
 	self->rx = accept(l, NULL, NULL);
 	ASSERT_LE(0, self->rx);
@@ -103,6 +111,11 @@ static void tcp_pair(struct __test_metadata *_metadata, FIXTURE_DATA(xfer) *self
 	ASSERT_EQ(0, getsockname(self->tx, (struct sockaddr *)&local, &len));
 	ASSERT_EQ(self->ns_tx >= 0 ? inet_addr(VETH_TX) : htonl(INADDR_LOOPBACK),
 		  local.sin_addr.s_addr);
+}
+
+static void tcp_pair(struct __test_metadata *_metadata, FIXTURE_DATA(xfer) *self)
+{
+	tcp_pair_buf(_metadata, self, 0);
 }
 
 /* Close the pair and connect a new one (a fresh stream). */
@@ -1312,8 +1325,11 @@ TEST_F_TIMEOUT(xfer, nonblocking_small_buffers_make_progress, 300)
 
 	for (int p = 0; p < NP; p++)
 		memset(self->smap + p * PS, p + 3, PS);
-	setsockopt(self->tx, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
-	setsockopt(self->rx, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	close(self->tx);
+	close(self->rx);
+	tcp_pair_buf(_metadata, self, small);
+	s.sockfd = self->tx;
+	d.sock = self->rx;
 	ASSERT_EQ(0, fcntl(self->tx, F_SETFL, O_NONBLOCK));
 	ASSERT_EQ(0, pthread_create(&d.th, NULL, drain_thread, &d));
 	/* The peer: write(2) of the region's bytes, the same way. */
