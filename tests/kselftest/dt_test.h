@@ -42,4 +42,20 @@ static inline long dt_dirty_count(int rfd, uint64_t npages)
 	return err ? err : (long)n;
 }
 
+/* Seeded pseudo-random numbers (splitmix64) for the fuzz and torture tests. */
+static inline uint64_t dt_rand(uint64_t *state)
+{
+	uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+/* Uniform in [0, n); 0 when n is 0. */
+static inline uint64_t dt_rand_below(uint64_t *state, uint64_t n)
+{
+	return n ? dt_rand(state) % n : 0;
+}
+
 #endif
