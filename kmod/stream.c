@@ -598,15 +598,14 @@ long dt_ioc_stream(struct dt_region *r, struct dirtytrack_stream __user *uarg)
 		ret = -EINTR;
 		goto out_sock;
 	}
-	if ((s.flags & DIRTYTRACK_STREAM_SRC_MASK) == DIRTYTRACK_STREAM_SRC_HARVEST &&
-	    (!READ_ONCE(r->tracking) || READ_ONCE(r->manual))) {
-		ret = -EINVAL;		/* harvesting needs auto-protect tracking */
-		goto out_unlock;
-	}
 	if (!dt_inflight_array(r)) {
 		ret = -ENOMEM;
 		goto out_unlock;
 	}
+	/*
+	 * Whatever this call's source, a batch left pending goes first: a
+	 * source gone bad since (tracking stopped) must not wedge it.
+	 */
 	ret = dt_tx_resume(r, sock, &s);
 	if (ret) {
 		if (ret == 1)

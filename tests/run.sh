@@ -3,6 +3,10 @@
 #
 # make test: host unit tests, then the VM tests on Debian's 6.12 kernel.
 # Usage: tests/run.sh [all|host|vm]
+# With DT_KERNEL=debug (make test KERNEL=debug), the VM tests boot the debug
+# kernel of 'make debug-kernel' with the module of 'make debug-module'
+# (out/debug/mod/dirtytrack.ko), and skip bench_smoke (timings under KASAN and
+# lockdep mean nothing, and it is the slowest test).
 # Counts every TAP result line ("ok N", "not ok N") in what the tests wrote,
 # plus one result per VM boot (the boot's dmesg must be clean), and ends with
 # the line "N passed, N failed". Exits non-zero on any failure.
@@ -51,7 +55,7 @@ vmrun() {
 	shift 2
 	mkdir -p "$res/$name"
 	DT_VM_QUIET=1 bash tests/vm/run.sh -c "$cpus" -o "$PWD/$res/$name" \
-		-m dirtytrack.ko -- "$@" > "$res/$name.log" 2>&1
+		-m "$DT_KO" -- "$@" > "$res/$name.log" 2>&1
 	rc=$?
 	for f in "$res/$name"/*.tap; do
 		[ -e "$f" ] && tally "$f"
@@ -61,15 +65,28 @@ vmrun() {
 	[ $rc = 0 ] || tail -n 25 "$res/$name.log" | sed 's/^/    /'
 }
 
+# The module the VM tests load (guest-tests.sh's load_cycles reloads it).
+kernel=${DT_KERNEL:-stock}
+case $kernel in
+stock) DT_KO=$PWD/dirtytrack.ko smoke=bench_smoke
+	kname=$(basename "$(readlink -f "${DT_CACHE:-$HOME/.cache/dirtytrack}/current")") ;;
+debug) DT_KO=$PWD/out/debug/mod/dirtytrack.ko smoke=''
+	kname="debug kernel $(cat "${DT_CACHE:-$HOME/.cache/dirtytrack}/debug/krel" 2>/dev/null)" ;;
+*) echo "tests/run.sh: DT_KERNEL must be stock or debug, not '$kernel'" >&2; exit 2 ;;
+esac
+export DT_KERNEL=$kernel DT_KO
+
 if [ "$what" = all ] || [ "$what" = vm ]; then
-	echo "== VM tests ($(basename "$(readlink -f "${DT_CACHE:-$HOME/.cache/dirtytrack}/current")"))"
+	echo "== VM tests ($kname)"
+	[ -n "$smoke" ] || echo "bench_smoke                  skipped on the debug kernel"
 	# Tests that flip static keys (enabling the memory controller, tracepoints,
 	# attaching eBPF) run on one vCPU: under multi-threaded TCG, code patching
 	# races with the other vCPU and crashes the guest with a stray int3.
 	vmrun smp2 2 bash tests/vm/guest-tests.sh \
 		out/tests/api_test out/tests/region_test out/tests/race_test out/tests/stream_test \
-		out/tests/tracker_test \
-		load_cycles bench_smoke
+		out/tests/tracker_test out/tests/dio_test out/tests/torture_test \
+		out/tests/ioctl_fuzz_test out/tests/recv_fuzz_test \
+		load_cycles $smoke
 	vmrun smp1 1 bash tests/vm/guest-tests.sh out/tests/race_test out/tests/env_test bpf
 	echo "== VM harness self-test (splats must fail a run)"
 	bash tests/vm/selftest.sh > "$res/vm-selftest.tap" 2>&1

@@ -1168,7 +1168,10 @@ static void do_stream(struct worker *w, bool resume)
 		atomic_fetch_add(&g_shm->ebusy, 1);
 	else if (err == -EPIPE || err == -ECONNRESET)
 		atomic_fetch_add(&g_shm->reset_errs, 1);
-	if (err == -EINVAL && (s->flags & DIRTYTRACK_STREAM_SRC_MASK) == DIRTYTRACK_STREAM_SRC_HARVEST)
+	bool no_harvest = err == -EINVAL &&
+		(s->flags & DIRTYTRACK_STREAM_SRC_MASK) == DIRTYTRACK_STREAM_SRC_HARVEST;
+
+	if (no_harvest)
 		err = 0;	/* not tracking in auto-protect mode: fine */
 	if (!stream_err_ok(err))
 		unexpected(w, "STREAM", -err);
@@ -1181,6 +1184,9 @@ static void do_stream(struct worker *w, bool resume)
 		pair_close(w);
 	} else if (err == -EBUSY) {
 		pr->need_resume = false;	/* another thread's batch; ours is not pending */
+	} else if (no_harvest) {
+		/* A pending batch goes before the source is checked: none is left. */
+		pr->need_resume = false;
 	} else {
 		pr->need_resume = err || !s->done;
 	}
