@@ -31,9 +31,24 @@ TEST_TOOLS := $(patsubst tests/tools/%.c,$(O)/tests/%,$(wildcard tests/tools/*.c
 
 KMOD := dirtytrack.ko
 
+# KERNEL=debug: the VM tests (test, test-vm, vm-run) boot the debug kernel of
+# scripts/debug-kernel.sh (KASAN, lockdep, ...) with a dirtytrack.ko built
+# against its tree in $(DMOD); ./dirtytrack.ko stays Debian's.
+KERNEL ?= stock
+DEBUG_DIR := $(DT_CACHE)/debug
+DEBUG_KDIR := $(DEBUG_DIR)/linux
+DMOD := $(O)/debug/mod
+ifeq ($(KERNEL),debug)
+KMOD := $(DMOD)/dirtytrack.ko
+VM_ENV := DT_KERNEL=debug
+module: debug-module
+else ifneq ($(KERNEL),stock)
+$(error KERNEL must be stock or debug, not '$(KERNEL)')
+endif
 
 .PHONY: ensure-deps all bpf module userspace tests deps check checkpatch sparse test test-host \
-	test-vm vm-run bench bench-smoke install modules_install headers_install clean help need-kdir
+	test-vm vm-run bench bench-smoke install modules_install headers_install clean help need-kdir \
+	debug-kernel debug-module
 
 all: module userspace bpf tests
 
@@ -50,14 +65,22 @@ help:
 	@echo 'make deps           install what is missing (Debian packages; 6.12 headers and'
 	@echo '                    image unpacked into $$DT_CACHE, default ~/.cache/dirtytrack)'
 	@echo 'make test           build, run host tests and VM tests; last line "N passed, N failed"'
+	@echo 'make debug-kernel   build the debug kernel of the VM tests (KASAN, lockdep, ODEBUG,'
+	@echo '                    DEBUG_VM, hung tasks; 20-45 min on 2 cores, then cached) from'
+	@echo '                    linux-source-6.12 + tests/vm/debug.config into $$DT_CACHE/debug'
+	@echo 'make debug-module   dirtytrack.ko for it, in out/debug/mod/ (needs debug-kernel)'
+	@echo 'make test KERNEL=debug  the same tests on the debug kernel (builds it if needed;'
+	@echo '                    VM tests about 3x slower, bench_smoke skipped); also test-vm,'
+	@echo '                    vm-run, module'
 	@echo 'make bench          dirtytrack against uffd-wp, soft-dirty, mprotect and userspace'
 	@echo '                     transfer in the test VM (up to 60 min): out/bench/summary.md'
 	@echo 'make bench-smoke     the same on tiny sizes (part of make test): out/bench-smoke/'
 	@echo 'make vm-run CMD=..  boot the 6.12 test VM, load dirtytrack.ko, run CMD, check dmesg'
+	@echo 'make torture SECONDS=N  the torture test in the VM for N s (default 60; SEED=..)'
 	@echo 'make check          checkpatch.pl --strict and sparse on kmod/; fails on any finding'
 	@echo 'make fuzz           libFuzzer on the wire reader for FUZZ_SECONDS (default 60)'
 	@echo 'make install        modules_install + headers_install (INSTALL_MOD_PATH, DESTDIR)'
-	@echo 'variables: KDIR=<kernel headers dir>  DT_CACHE=<cache dir>  V=1'
+	@echo 'variables: KDIR=<kernel headers dir>  DT_CACHE=<cache dir>  KERNEL=stock|debug  V=1'
 
 need-kdir:
 	@test -n "$(KDIR)" -a -f "$(KDIR)/Module.symvers" || \
@@ -68,6 +91,18 @@ deps:
 
 module: need-kdir
 	$(MAKE) -C $(KDIR) M=$(CURDIR) W=1 modules
+
+# The debug kernel, and the module built against its tree (M=) from a copy of
+# the sources, so that ./dirtytrack.ko and kmod/*.o stay those for Debian's.
+debug-kernel:
+	bash scripts/debug-kernel.sh
+
+debug-module: debug-kernel
+	@mkdir -p $(DMOD)/kmod $(DMOD)/include
+	cp -p Kbuild $(DMOD)/
+	cp -p kmod/*.c kmod/*.h $(DMOD)/kmod/
+	cp -pR include/. $(DMOD)/include/
+	$(MAKE) -C $(DEBUG_KDIR) M=$(CURDIR)/$(DMOD) W=1 modules
 
 userspace: $(LIB) $(TOOLS)
 
@@ -171,7 +206,7 @@ sparse: need-kdir
 		echo "sparse: findings above" >&2; exit 1; fi
 
 test: all
-	bash tests/run.sh
+	$(VM_ENV) bash tests/run.sh
 
 # Benchmarks in the test VM; results in out/bench/ (see scripts/bench.sh).
 bench: all
@@ -184,10 +219,17 @@ test-host: all
 	bash tests/run.sh host
 
 test-vm: all
-	bash tests/run.sh vm
+	$(VM_ENV) bash tests/run.sh vm
+
+# The torture test (tests/kselftest/torture_test.c) alone, for SECONDS.
+SECONDS ?= 60
+.PHONY: torture
+torture: module $(O)/tests/torture_test
+	DT_TORTURE_SECONDS=$(SECONDS) $(if $(SEED),DT_TORTURE_SEED=$(SEED)) $(VM_ENV) \
+		bash tests/vm/run.sh -t $$(($(SECONDS) + 300)) -c 2 -m $(KMOD) -- $(O)/tests/torture_test
 
 vm-run: module
-	bash tests/vm/run.sh -m $(KMOD) -- $(or $(CMD),$(error CMD= is required, e.g. make vm-run CMD='cat /proc/modules'))
+	$(VM_ENV) bash tests/vm/run.sh -m $(KMOD) -- $(or $(CMD),$(error CMD= is required, e.g. make vm-run CMD='cat /proc/modules'))
 
 # Debian's headers carry neither the signing key nor System.map: install
 # unsigned (sign with your MOK if Secure Boot needs it) and run depmod here.

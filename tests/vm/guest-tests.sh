@@ -1,6 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# Runs in the test VM (tests/vm/run.sh) with dirtytrack.ko loaded. Each
+# Runs in the test VM (tests/vm/run.sh) with dirtytrack.ko ($DT_KO if set, as
+# by tests/run.sh: the module built for the kernel booted) loaded. Each
 # argument is a kselftest binary, run with its TAP written to
 # $DT_OUT/NAME.tap, or one of the scripted checks:
 #   load_cycles   unload/load the module 100 times, unload while in use
@@ -15,7 +16,7 @@ status=0
 [ $# -gt 0 ] || { echo "usage: guest-tests.sh TEST..." >&2; exit 2; }
 for t in "$@"; do
 	case $t in
-	load_cycles) name=load_cycles cmd=(bash "$top/tests/vm/load_cycles.sh" "$top/dirtytrack.ko") ;;
+	load_cycles) name=load_cycles cmd=(bash "$top/tests/vm/load_cycles.sh" "${DT_KO:-$top/dirtytrack.ko}") ;;
 	bpf) name=bpf_test cmd=(bash "$top/tests/vm/bpf_test.sh") ;;
 	bench_smoke) name=bench_smoke cmd=(bash "$top/tests/vm/bench_smoke.sh") ;;
 	*) name=$(basename "$t") cmd=("$t") ;;

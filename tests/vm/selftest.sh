@@ -3,9 +3,10 @@
 #
 # Self-test of tests/vm/run.sh: a clean run passes, the command's exit status
 # comes back, and kernel splats (WARN, slab redzone corruption, a splat line
-# in dmesg, a bad taint), a failing insmod and a hung guest all fail the run.
-# Builds the test-only module tests/splat (dt_splat.ko) against the cached
-# headers, in a temporary copy so the work tree stays clean.
+# in dmesg, a bad taint, a hung task; lockdep on the debug kernel), a failing
+# insmod and a hung guest all fail the run. Builds the test-only module
+# tests/splat (dt_splat.ko) against the cached headers (DT_KERNEL=debug: the
+# debug kernel's tree), in a temporary copy so the work tree stays clean.
 #
 # Usage: tests/vm/selftest.sh        (environment as for tests/vm/run.sh)
 # Prints TAP and a closing "# N passed, N failed"; exits 1 if any test failed.
@@ -20,10 +21,15 @@ krel=${krel##*/}
 
 bail() { echo "Bail out! $*"; exit 1; }
 
-[ -n "$krel" ] || bail "no kernel in $cache: run 'make deps'"
-kdir=$cache/$krel/headers/usr/src/linux-headers-$krel
-[ -f "$kdir/Makefile" ] || kdir=/usr/src/linux-headers-$krel
-[ -f "$kdir/Makefile" ] || bail "headers for $krel missing: run 'make deps'"
+if [ "${DT_KERNEL:-stock}" = debug ]; then
+	kdir=$cache/debug/linux
+	[ -f "$kdir/vmlinux" ] || bail "no debug kernel in $kdir: run 'make debug-kernel'"
+else
+	[ -n "$krel" ] || bail "no kernel in $cache: run 'make deps'"
+	kdir=$cache/$krel/headers/usr/src/linux-headers-$krel
+	[ -f "$kdir/Makefile" ] || kdir=/usr/src/linux-headers-$krel
+	[ -f "$kdir/Makefile" ] || bail "headers for $krel missing: run 'make deps'"
+fi
 
 tmp=$(mktemp -d /tmp/vm-selftest.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
@@ -74,9 +80,11 @@ touch /tmp/w /var/tmp/w /run/w /dev/shm/w
 grep -q " /sys/fs/bpf bpf " /proc/mounts
 grep -q " /sys/kernel/tracing tracefs " /proc/mounts
 ip -o link show lo | grep -q "UP"
+[ "$(cat /proc/sys/kernel/hung_task_timeout_secs)" = "$DT_VM_HUNG_TASK_SECS" ]
+[ "$(cat /proc/sys/kernel/hung_task_panic)" = 1 ]
 [ "$DT_VM" = 1 ]'
 
-echo "1..11"
+echo "1..13"
 check "a clean run of 'true' exits 0" 0 'command exit 0, dmesg clean' -- true
 check "the exit status of 'false' comes back" 1 'command exit 1' -- false
 # One vCPU: under multi-threaded TCG, the code patching a WARN's panic path
@@ -84,7 +92,8 @@ check "the exit status of 'false' comes back" 1 'command exit 1' -- false
 check "WARN_ON at module load fails the run" nonzero \
 	'WARNING: .*splat\.c' -c 1 -m "$splat mode=warn" -- true
 check "a slab redzone overwrite fails the run" nonzero \
-	'Right Redzone overwritten|KFENCE: memory corruption' -c 1 -m "$splat mode=redzone" -- true
+	'Right Redzone overwritten|KFENCE: memory corruption|BUG: KASAN: slab-out-of-bounds' \
+	-c 1 -m "$splat mode=redzone" -- true
 check "the guest has the promised environment" 0 'dmesg clean' \
 	-- bash -c "$probe" "$repo"
 check "a splat line in dmesg fails a passing command" 126 'BUG: dt-selftest' \
@@ -95,6 +104,17 @@ check "a failing insmod fails the run" 125 'insmod dt_splat .*failed' \
 	-m "$splat" -m "$splat" -- true
 check "a hung guest is killed at the timeout" 124 'timed out after 20 s' \
 	-t 20 -- sleep 1000
+# A task in D state beyond hung_task_timeout_secs (5 s here) panics the guest.
+DT_VM_HUNG_TASK_SECS=5 check "a hung task fails the run" 125 \
+	'INFO: task insmod:[0-9]+ blocked for more than 5 seconds' \
+	-c 1 -t 300 -m "$splat mode=hang" -- true
+if [ "${DT_KERNEL:-stock}" = debug ]; then
+	check "a lockdep report fails a passing command" 126 \
+		'possible circular locking dependency detected' -c 1 -m "$splat mode=lockdep" -- true
+else
+	n=$((n + 1))
+	echo "ok $n - a lockdep report fails a passing command # SKIP no lockdep in Debian's kernel"
+fi
 # A crash whose first splat is an int3 Oops is booted again (run.sh -h, NOTES).
 DT_VM_RETRIES=1 check "an int3 crash on 2 vCPUs is booted again, then fails" 125 \
 	'Oops: int3.*boot 2 of 2' -c 2 -- sh -c \
