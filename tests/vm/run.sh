@@ -40,9 +40,12 @@ DESCRIPTION
 
     The kernel command line is
         console=ttyS0 quiet panic=-1 kfence.sample_interval=100 slub_debug=FZPU
-        page_poison=1 panic_on_warn=1 panic_print=0x20
+        page_poison=1 panic_on_warn=1 init_on_alloc=0 panic_print=0x20
         sysctl.kernel.hung_task_timeout_secs=N sysctl.kernel.hung_task_panic=1
-    so KFENCE samples allocations, slub checks red zones and poison, and a
+    (plus no5lvl on the debug kernel) so KFENCE samples allocations, slub
+    checks red zones and poison, pages are not zeroed at allocation (as on
+    many VMM hosts: a page exposed before it is zeroed shows page_poison's
+    0xaa bytes), and a
     WARN panics the guest (in 6.12 slub, KFENCE, KASAN and ODEBUG reports WARN
     or panic on panic_on_warn too), as does a task blocked in D state for N
     seconds (DT_VM_HUNG_TASK_SECS), which ends qemu at once (-no-reboot) after
@@ -483,6 +486,10 @@ cmdline+=" panic_print=0x20"	# on panic, replay the whole kernel log on the cons
 # A task in D state for hung_s seconds is a bug (the default, 120 s, exceeds
 # what a test waits for): panic, so the run fails at once with the report.
 cmdline+=" sysctl.kernel.hung_task_timeout_secs=$hung_s sysctl.kernel.hung_task_panic=1"
+# The debug kernel under -cpu max once took a KASAN wild-memory-access at a
+# 5-level-paging address while identifying the CPU, before any module was
+# loaded; the tests need no 5-level paging.
+[ "$kernel_kind" != debug ] || cmdline+=" no5lvl"
 qemu=(qemu-system-x86_64 "${accel_args[@]}" -smp "$cpus" -m "$mem"
 	-nographic -no-reboot -nic none
 	-kernel "$vmlinuz" -initrd "$initramfs" -append "$cmdline"
