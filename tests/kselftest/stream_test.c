@@ -1055,7 +1055,7 @@ TEST_F(xfer, resume_without_scatter_gather)
  * Defect 9: the last batch, holding the round's marker, cut short; resuming
  * must finish that round, not add a second marker for it.
  */
-TEST_F(xfer, resume_of_the_marker_batch)
+TEST_F_TIMEOUT(xfer, resume_of_the_marker_batch, 300)
 {
 	struct dirtytrack_stream s = { .sockfd = self->tx, .npages = 48,
 		.flags = DIRTYTRACK_STREAM_SRC_RANGE | DIRTYTRACK_STREAM_HEADER |
@@ -1077,6 +1077,9 @@ TEST_F(xfer, resume_of_the_marker_batch)
 	ASSERT_EQ(48, s.records);
 	ASSERT_EQ(0, s.done);
 	s.flags &= ~DIRTYTRACK_STREAM_HEADER;
+	small = 1 << 20;	/* the batch is cut; now let it move */
+	setsockopt(self->tx, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+	setsockopt(self->rx, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
 	rx_start(&rj, self->dst, self->rx, DIRTYTRACK_RECV_RESET | DIRTYTRACK_RECV_ROUND);
 	while (!s.done && calls++ < 10000) {
 		struct pollfd pfd = { .fd = self->tx, .events = POLLOUT };
