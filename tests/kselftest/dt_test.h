@@ -12,6 +12,10 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include "libdirtytrack.h"
 
 #define PS 4096UL
@@ -40,6 +44,25 @@ static inline long dt_dirty_count(int rfd, uint64_t npages)
 
 	free(map);
 	return err ? err : (long)n;
+}
+
+/* A connected loopback TCP pair: *a connects, *b accepted; 0 or -1. */
+static inline int dt_tcp_pair(int *a, int *b)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(sa);
+	int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (l < 0 || bind(l, (struct sockaddr *)&sa, sizeof(sa)) || listen(l, 1) ||
+	    getsockname(l, (struct sockaddr *)&sa, &len))
+		return -1;
+	*a = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (*a < 0 || connect(*a, (struct sockaddr *)&sa, sizeof(sa)))
+		return -1;
+	*b = accept(l, NULL, NULL);
+	close(l);
+	return *b < 0 ? -1 : 0;
 }
 
 /* Seeded pseudo-random numbers (splitmix64) for the fuzz and torture tests. */

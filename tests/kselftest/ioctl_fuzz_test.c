@@ -213,24 +213,6 @@ static char *map_area(size_t pages, int prot)
 	return p == MAP_FAILED ? NULL : p;
 }
 
-static int tcp_pair(int *a, int *b)
-{
-	struct sockaddr_in sa = { .sin_family = AF_INET,
-				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t len = sizeof(sa);
-	int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	if (l < 0 || bind(l, (struct sockaddr *)&sa, sizeof(sa)) || listen(l, 1) ||
-	    getsockname(l, (struct sockaddr *)&sa, &len))
-		return -1;
-	*a = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (*a < 0 || connect(*a, (struct sockaddr *)&sa, sizeof(sa)))
-		return -1;
-	*b = accept(l, NULL, NULL);
-	close(l);
-	return *b < 0 ? -1 : 0;
-}
-
 static void *drain_thread(void *p)
 {
 	struct fz *f = p;
@@ -257,11 +239,11 @@ static int make_sockets(struct fz *f)
 	int small = 8192, p[2], peer, sv[2];
 	char junk[300];
 
-	if (tcp_pair(&f->sk[SK_OK], &f->sk_peer_ok) ||
-	    tcp_pair(&f->sk[SK_NB], &f->sk_peer_nb) ||
-	    tcp_pair(&f->sk[SK_RX_IDLE], &f->sk_peer_idle) ||
-	    tcp_pair(&f->sk[SK_RX_JUNK], &f->sk_peer_junk) ||
-	    tcp_pair(&f->sk[SK_CLOSED], &peer))
+	if (dt_tcp_pair(&f->sk[SK_OK], &f->sk_peer_ok) ||
+	    dt_tcp_pair(&f->sk[SK_NB], &f->sk_peer_nb) ||
+	    dt_tcp_pair(&f->sk[SK_RX_IDLE], &f->sk_peer_idle) ||
+	    dt_tcp_pair(&f->sk[SK_RX_JUNK], &f->sk_peer_junk) ||
+	    dt_tcp_pair(&f->sk[SK_CLOSED], &peer))
 		return -1;
 	setsockopt(f->sk[SK_NB], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
 	fcntl(f->sk[SK_NB], F_SETFL, O_NONBLOCK);
@@ -1519,7 +1501,7 @@ static void round_trip(struct __test_metadata *_metadata, struct fz *f)
 	int status;
 
 	ASSERT_LE(0, d);
-	ASSERT_EQ(0, tcp_pair(&tx, &rx));
+	ASSERT_EQ(0, dt_tcp_pair(&tx, &rx));
 	dmap = mmap(NULL, NP * PS, PROT_READ, MAP_SHARED, d, 0);
 	ASSERT_NE(MAP_FAILED, dmap);
 	pid = fork();
@@ -1539,7 +1521,7 @@ static void round_trip(struct __test_metadata *_metadata, struct fz *f)
 	/* ... and the fuzzed region still receives (after a reset). */
 	close(tx);
 	close(rx);
-	ASSERT_EQ(0, tcp_pair(&tx, &rx));
+	ASSERT_EQ(0, dt_tcp_pair(&tx, &rx));
 	pid = fork();
 	ASSERT_LE(0, pid);
 	if (!pid) {

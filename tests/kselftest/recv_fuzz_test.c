@@ -316,24 +316,6 @@ static void generate(struct input *in, char *desc, size_t dlen)
 
 /* ---- one case: the kernel and the library on the same bytes ---- */
 
-static int tcp_pair(int *a, int *b)
-{
-	struct sockaddr_in sa = { .sin_family = AF_INET,
-				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t len = sizeof(sa);
-	int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	if (l < 0 || bind(l, (struct sockaddr *)&sa, sizeof(sa)) || listen(l, 1) ||
-	    getsockname(l, (struct sockaddr *)&sa, &len))
-		return -1;
-	*a = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (*a < 0 || connect(*a, (struct sockaddr *)&sa, sizeof(sa)))
-		return -1;
-	*b = accept(l, NULL, NULL);
-	close(l);
-	return *b < 0 ? -1 : 0;
-}
-
 struct writer {
 	int fd;
 	const struct input *in;
@@ -456,7 +438,7 @@ static void run_case(struct rf *f, const struct input *in, const char *desc, lon
 	lret = fret < 0 ? (int)fret : dt_wire_reader_finish(&rd);
 
 	/* The kernel's, over TCP. */
-	if (tcp_pair(&tx, &rx)) {
+	if (dt_tcp_pair(&tx, &rx)) {
 		snprintf(what, sizeof(what), "tcp_pair: %s", strerror(errno));
 		report(in, what, desc, c);
 		return;
