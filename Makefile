@@ -129,6 +129,11 @@ $(O)/tools/dt-bench: userspace/tools/dt-bench.c $(LIB) $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(UCFLAGS) -pthread -o $@ $< $(LIBS)
 
+# Every other tool: one C file against the library (dt-guest, ...).
+$(O)/tools/%: userspace/tools/%.c $(LIB) $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(UCFLAGS) -o $@ $< $(LIBS)
+
 $(O)/lib/%.o: userspace/lib/%.c $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(UCFLAGS) -c -o $@ $<
@@ -158,6 +163,10 @@ $(O)/tests/%: tests/kselftest/%.c $(LIB) $(HDRS) $(wildcard tests/kselftest/*.h)
 		{ echo "error: kselftest_harness.h missing from $(SRC): run 'make deps'" >&2; exit 1; }
 	@mkdir -p $(dir $@)
 	$(CC) $(TESTCFLAGS) -o $@ $< $(LIBS)
+
+$(O)/host/proto_test: tests/host/proto_test.c $(LIB) $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(TESTCFLAGS) -o $@ $< $(LIBS) -lcrypto
 
 $(O)/host/%: tests/host/%.c $(LIB) $(HDRS)
 	@mkdir -p $(dir $@)
