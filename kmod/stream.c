@@ -267,6 +267,51 @@ static bool dt_tx_sk_open(struct sock *sk)
 }
 
 /*
+ * Attach the batch's pages to @skb (msg->sg_from_iter) as
+ * zerocopy_fill_skb_from_iter() does, but charge their length to truesize,
+ * as splicing does, not a whole page per segment: each 32-byte record
+ * header counted as 4 KiB, a run of ZERO records 128 times its bytes. A
+ * receiver on this host (loopback, veth) scales its window by len/truesize:
+ * it fell below the sender's MSS, and with small socket buffers the stream
+ * crawled on TCP's probe timer, poll(2) seldom reporting POLLOUT. Each
+ * segment lies in one page; contiguous ones (ZERO records) share a frag.
+ */
+static int dt_tx_sg_from_iter(struct sk_buff *skb, struct iov_iter *from, size_t length)
+{
+	struct skb_shared_info *shinfo = skb_shinfo(skb);
+	int frag = shinfo->nr_frags;
+	size_t copied = 0;
+	int ret = 0;
+
+	length = min(length, iov_iter_count(from));
+	while (length) {
+		const struct bio_vec *bv = from->bvec;
+		unsigned int off = bv->bv_offset + from->iov_offset;
+		unsigned int len = min_t(size_t, length, bv->bv_len - from->iov_offset);
+		skb_frag_t *last = frag ? &shinfo->frags[frag - 1] : NULL;
+
+		if (last && skb_frag_page(last) == bv->bv_page &&
+		    skb_frag_off(last) + skb_frag_size(last) == off) {
+			skb_frag_size_add(last, len);
+		} else {
+			if (frag == MAX_SKB_FRAGS) {
+				ret = -EMSGSIZE;
+				break;
+			}
+			get_page(bv->bv_page);
+			skb_fill_page_desc_noacc(skb, frag++, bv->bv_page, off, len);
+		}
+		iov_iter_advance(from, len);
+		length -= len;
+		copied += len;
+	}
+	skb->data_len += copied;
+	skb->len += copied;
+	skb->truesize += copied;
+	return ret;
+}
+
+/*
  * Queue the rest of @b on @sock. 0 when it is all queued, else a negative
  * errno. Either way the batch is dealt with: released, left pending on
  * @sock (a resumable error), or aborted.
@@ -277,6 +322,7 @@ static int dt_tx_send(struct dt_region *r, struct dt_tx_batch *b, struct socket 
 	struct msghdr msg = {
 		.msg_flags = MSG_ZEROCOPY | MSG_NOSIGNAL,
 		.msg_ubuf = &b->ubuf,
+		.sg_from_iter = dt_tx_sg_from_iter,
 	};
 	int ret = 0;
 

@@ -1167,6 +1167,9 @@ TEST_F(xfer, close_with_a_pending_batch)
 	ssize_t got;
 	int ret, loops = 0;
 
+	/* Payloads: 256 ZERO records alone (8 KiB) fit in the socket buffers. */
+	for (int p = 0; p < NP; p++)
+		memset(self->smap + p * PS, p + 1, PS);
 	ret = cut_short(self, &s);
 	ASSERT_TRUE(ret == 0 || ret == -EINTR) TH_LOG("stream: %d", ret);
 	ASSERT_EQ(0, s.done);
@@ -1403,6 +1406,75 @@ TEST_F_TIMEOUT(xfer, nonblocking_small_buffers_make_progress, 300)
 	       waits, ti.tcpi_total_retrans, tcpext("PruneCalled") - prune0,
 	       tcpext("TCPRcvCollapsed") - col0);
 	EXPECT_EQ(1, s.done);
+}
+
+/*
+ * Defect 10, reproduced: with 16 KiB buffers set before connecting and a
+ * mostly sparse source (ZERO records between payloads), non-blocking STREAM
+ * moved a few KiB per second, poll(2) timing out after EAGAIN, while
+ * write(2) of the same bytes took a fraction of a second. Zerocopy charged
+ * a page of truesize per 32-byte record header; the receiver (this host)
+ * scaled its window by len/truesize to below the sender's MSS, so TCP sent
+ * only on its probe timer. Every EAGAIN must be followed by POLLOUT, the
+ * transfer must end within a bounded number of waits, and the receiver's
+ * window clamp must still admit a full-sized segment.
+ */
+TEST_F_TIMEOUT(xfer, nonblocking_sparse_source_small_buffers, 300)
+{
+	struct dirtytrack_stream s = { .npages = NP,
+		.flags = DIRTYTRACK_STREAM_SRC_RANGE | DIRTYTRACK_STREAM_HEADER |
+			 DIRTYTRACK_STREAM_END_ROUND };
+	struct drain d = { 0 };
+	int small = 16384, ret, waits = 0, clamp;
+	socklen_t cl = sizeof(clamp);
+	struct tcp_info ti;
+	socklen_t tl = sizeof(ti);
+	struct timespec t0;
+	double wait_max = 0;
+	uint64_t sent = 0;
+
+	/* One page in 8 holds data; the rest are holes: ZERO records. */
+	for (int p = 0; p < NP; p += 8)
+		memset(self->smap + p * PS, p + 3, PS);
+	close(self->tx);
+	close(self->rx);
+	tcp_pair_opt(_metadata, self, small, false);
+	s.sockfd = self->tx;
+	d.sock = self->rx;
+	ASSERT_EQ(0, fcntl(self->tx, F_SETFL, O_NONBLOCK));
+	ASSERT_EQ(0, pthread_create(&d.th, NULL, drain_thread, &d));
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (!s.done) {
+		ret = dt_xioctl(self->src, DIRTYTRACK_IOC_STREAM, &s);
+		if (ret == -EAGAIN) {
+			struct pollfd pfd = { .fd = self->tx, .events = POLLOUT };
+			struct timespec w0;
+
+			/* A batch is at most 64 records: 256 pages need a few dozen. */
+			ASSERT_GT(200, ++waits) TH_LOG("%lu of %lu bytes sent", (unsigned long)sent,
+						       (unsigned long)(NP / 8 * PS + NP * 32 + 64));
+			clock_gettime(CLOCK_MONOTONIC, &w0);
+			ASSERT_EQ(1, poll(&pfd, 1, 10000)) TH_LOG("not writable for 10 s, wait %d",
+								  waits);
+			if (since(&w0) > wait_max)
+				wait_max = since(&w0);
+			continue;
+		}
+		ASSERT_EQ(0, ret);
+		sent += s.bytes;
+		s.flags &= ~DIRTYTRACK_STREAM_HEADER;
+	}
+	while (d.bytes < sent)
+		usleep(1000);
+	atomic_store(&d.stop, 1);
+	pthread_join(d.th, NULL);
+	ASSERT_EQ(0, getsockopt(self->tx, IPPROTO_TCP, TCP_INFO, &ti, &tl));
+	ASSERT_EQ(0, getsockopt(self->rx, IPPROTO_TCP, TCP_WINDOW_CLAMP, &clamp, &cl));
+	TH_LOG("%lu bytes in %.3f s, %d waits (longest %.3f s); receiver window clamp %d, "
+	       "sender MSS %u, retransmits %u", (unsigned long)sent, since(&t0), waits, wait_max,
+	       clamp, ti.tcpi_snd_mss, ti.tcpi_total_retrans);
+	/* Below one MSS, TCP sends only when its probe timer fires. */
+	EXPECT_LE(ti.tcpi_snd_mss, (unsigned int)clamp);
 }
 
 TEST_HARNESS_MAIN
