@@ -47,7 +47,7 @@ $(error KERNEL must be stock or debug, not '$(KERNEL)')
 endif
 
 .PHONY: ensure-deps all bpf module userspace tests deps check checkpatch sparse test test-host \
-	test-vm vm-run bench bench-smoke install modules_install headers_install clean help need-kdir \
+	test-vm vm-run demo bench bench-smoke install modules_install headers_install clean help need-kdir \
 	debug-kernel debug-module
 
 all: module userspace bpf tests
@@ -64,6 +64,8 @@ help:
 	@echo 'make [all]          build the module (Kbuild, W=1), the library, tools and tests'
 	@echo 'make deps           install what is missing (Debian packages; 6.12 headers and'
 	@echo '                    image unpacked into $$DT_CACHE, default ~/.cache/dirtytrack)'
+	@echo 'make demo           live-migrate a 256 MiB dt-guest between two network namespaces'
+	@echo '                    in the test VM, stage by stage, with the blackout'
 	@echo 'make test           build, run host tests and VM tests; last line "N passed, N failed"'
 	@echo 'make debug-kernel   build the debug kernel of the VM tests (KASAN, lockdep, ODEBUG,'
 	@echo '                    DEBUG_VM, hung tasks; 20-45 min on 2 cores, then cached) from'
@@ -76,6 +78,7 @@ help:
 	@echo '                     transfer in the test VM (up to 60 min): out/bench/summary.md'
 	@echo 'make bench-smoke     the same on tiny sizes (part of make test): out/bench-smoke/'
 	@echo 'make vm-run CMD=..  boot the 6.12 test VM, load dirtytrack.ko, run CMD, check dmesg'
+	@echo 'make test-two-hosts two VMs joined by a virtio-net link: dt-migrate between them'
 	@echo 'make torture SECONDS=N  the torture test in the VM for N s (default 60; SEED=..)'
 	@echo 'make check          checkpatch.pl --strict and sparse on kmod/; fails on any finding'
 	@echo 'make fuzz           libFuzzer on the wire reader for FUZZ_SECONDS (default 60)'
@@ -133,6 +136,10 @@ $(O)/tools/dt-bench: userspace/tools/dt-bench.c $(LIB) $(HDRS)
 $(O)/tools/%: userspace/tools/%.c $(LIB) $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(UCFLAGS) -o $@ $< $(LIBS)
+
+$(O)/tools/dt-migrate: userspace/tools/dt-migrate.c $(LIB) $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(UCFLAGS) -o $@ $< $(LIBS) -ljson-c -lcrypto -lm
 
 $(O)/lib/%.o: userspace/lib/%.c $(HDRS)
 	@mkdir -p $(dir $@)
@@ -237,8 +244,20 @@ torture: module $(O)/tests/torture_test
 	DT_TORTURE_SECONDS=$(SECONDS) $(if $(SEED),DT_TORTURE_SEED=$(SEED)) $(VM_ENV) \
 		bash tests/vm/run.sh -t $$(($(SECONDS) + 300)) -c 2 -m $(KMOD) -- $(O)/tests/torture_test
 
+# The main job: a live migration of a 256 MiB dt-guest between two network
+# namespaces in the test VM (tests/vm/demo.sh); installs what is missing.
+.PHONY: demo
+demo: all
+	$(VM_ENV) bash tests/vm/run.sh -t 900 -c 2 -m $(KMOD) -- bash tests/vm/demo.sh
+
 vm-run: module
 	$(VM_ENV) bash tests/vm/run.sh -m $(KMOD) -- $(or $(CMD),$(error CMD= is required, e.g. make vm-run CMD='cat /proc/modules'))
+
+# Two VMs joined by a virtio-net link, dt-migrate from one to the other
+# (tests/vm/two_hosts.sh; also the last block of make test); TAP on stdout.
+.PHONY: test-two-hosts
+test-two-hosts: all
+	$(VM_ENV) bash tests/vm/two_hosts.sh -m $(abspath $(KMOD))
 
 # Debian's headers carry neither the signing key nor System.map: install
 # unsigned (sign with your MOK if Secure Boot needs it) and run depmod here.

@@ -49,12 +49,13 @@ if [ "$what" = all ] || [ "$what" = host ]; then
 	done
 fi
 
-# vmrun NAME CPUS CMD...: one boot; its TAP files land in $res/NAME/
+# vmrun NAME CPUS CMD...: one boot; its TAP files land in $res/NAME/. The
+# boot is killed after $VM_TIMEOUT s (a hung task panics it long before).
 vmrun() {
 	local name=$1 cpus=$2 rc
 	shift 2
 	mkdir -p "$res/$name"
-	DT_VM_QUIET=1 bash tests/vm/run.sh -c "$cpus" -o "$PWD/$res/$name" \
+	DT_VM_QUIET=1 bash tests/vm/run.sh -c "$cpus" -o "$PWD/$res/$name" -t "$VM_TIMEOUT" \
 		-m "$DT_KO" -- "$@" > "$res/$name.log" 2>&1
 	rc=$?
 	for f in "$res/$name"/*.tap; do
@@ -75,6 +76,8 @@ debug) DT_KO=$PWD/out/debug/mod/dirtytrack.ko smoke=''
 *) echo "tests/run.sh: DT_KERNEL must be stock or debug, not '$kernel'" >&2; exit 2 ;;
 esac
 export DT_KERNEL=$kernel DT_KO
+# Generous: under TCG a busy host slows the guest several times over.
+VM_TIMEOUT=$([ "$kernel" = debug ] && echo 3600 || echo 1500)
 
 if [ "$what" = all ] || [ "$what" = vm ]; then
 	echo "== VM tests ($kname)"
@@ -87,10 +90,19 @@ if [ "$what" = all ] || [ "$what" = vm ]; then
 		out/tests/tracker_test out/tests/dio_test out/tests/torture_test \
 		out/tests/ioctl_fuzz_test out/tests/recv_fuzz_test \
 		load_cycles $smoke
+	vmrun migrate 2 bash tests/vm/guest-tests.sh migrate
 	vmrun smp1 1 bash tests/vm/guest-tests.sh out/tests/race_test out/tests/env_test bpf
 	echo "== VM harness self-test (splats must fail a run)"
 	bash tests/vm/selftest.sh > "$res/vm-selftest.tap" 2>&1
 	tally "$res/vm-selftest.tap"
+	# Two VMs (DT_KERNEL's kernel and $DT_KO in both) joined by a virtio-net
+	# link, dt-migrate from one to the other; results in $res/two-hosts/.
+	echo "== two hosts: dt-migrate between two VMs over a virtio-net link"
+	bash tests/vm/two_hosts.sh -o "$PWD/$res/two-hosts" -t "$VM_TIMEOUT" -m "$DT_KO" \
+		> "$res/two-hosts.tap" 2>&1
+	rc=$?
+	tally "$res/two-hosts.tap"
+	grep -qE '^not ok [0-9]+' "$res/two-hosts.tap" || [ $rc = 0 ] || result two-hosts $rc
 fi
 
 echo "== $((SECONDS - start)) s; results in $res/"

@@ -18,7 +18,8 @@ NAME
 
 SYNOPSIS
     tests/vm/run.sh [-m 'MODULE.ko [PARAM=VALUE]...']... [-o OUTDIR] [-t TIMEOUT_SECONDS]
-                    [-c CPUS] [-M MEM_MB] [-k BZIMAGE [-K MODDIR]] [--] CMD [ARGS...]
+                    [-c CPUS] [-M MEM_MB] [-k BZIMAGE [-K MODDIR]]
+                    [-n server:PORT|client:PORT] [--] CMD [ARGS...]
     tests/vm/run.sh -h|--help
 
 DESCRIPTION
@@ -86,12 +87,25 @@ OPTIONS
            Boot this x86 kernel image instead of Debian's (default
            $DT_VM_KERNEL; with DT_KERNEL=debug, $DT_CACHE/debug/bzImage).
            Its release, read from the image, replaces $KREL: modules must be
-           built for it. What the initramfs loads (9p, veth, crc32c: see
-           VM_KMODS in run.sh) must be built into it, or come from -K.
+           built for it. What the initramfs loads (9p, veth, crc32c,
+           virtio-net: see VM_KMODS in run.sh) must be built into it, or come
+           from -K.
     -K MODDIR
            With -k: a lib/modules/RELEASE directory (with modules.dep) to take
            the initramfs modules from (default $DT_VM_MODDIR; none: they are
            built in). Modules listed in its modules.builtin are skipped.
+    -n server:PORT | -n client:PORT
+           Give the guest a virtio-net interface (virtio-net-pci) joined to
+           another guest's by QEMU's stream netdev over TCP on the host's
+           127.0.0.1:PORT: -netdev stream,server=on (this qemu listens on
+           PORT as it starts, before the guest boots) or server=off (this
+           qemu connects to PORT as it starts). QEMU 7.2 connects once and
+           does not retry: start the server first and the client once the
+           host shows PORT listening (tests/vm/two_hosts.sh does). The
+           frames are the guests' Ethernet frames; nothing else is on the
+           link (no DHCP, no host). In the guest it is the one interface
+           whose driver is virtio_net (eth0: the initramfs has no udev),
+           down and without an address: CMD configures it.
     -h, --help
            Print this text.
     --     End of options; CMD follows (needed if CMD starts with '-').
@@ -171,7 +185,7 @@ say() { printf '%s: %s\n' "$prog" "$*"; }
 die() { printf '%s: error: %s\n' "$prog" "$*" >&2; exit 2; }
 usage_error() {
 	printf '%s: %s\n' "$prog" "$*" >&2
-	printf "Usage: tests/vm/run.sh [-m 'MODULE.ko [ARGS]']... [-o OUTDIR] [-t SECONDS] [-c CPUS] [-M MEM_MB] [-k BZIMAGE [-K MODDIR]] -- CMD [ARGS...]\n" >&2
+	printf "Usage: tests/vm/run.sh [-m 'MODULE.ko [ARGS]']... [-o OUTDIR] [-t SECONDS] [-c CPUS] [-M MEM_MB] [-k BZIMAGE [-K MODDIR]] [-n server:PORT|client:PORT] -- CMD [ARGS...]\n" >&2
 	printf "Try 'tests/vm/run.sh --help' for more information.\n" >&2
 	exit 2
 }
@@ -191,11 +205,12 @@ image=${DT_VM_KERNEL:-}
 image_moddir=${DT_VM_MODDIR:-}
 kernel_kind=${DT_KERNEL:-stock}
 hung_s=${DT_VM_HUNG_TASK_SECS:-}
+net=''
 
 while [ $# -gt 0 ]; do
 	case $1 in
 	-h | --help) usage; exit 0 ;;
-	-m | -o | -t | -c | -M | -k | -K)
+	-m | -o | -t | -c | -M | -k | -K | -n)
 		[ $# -ge 2 ] || usage_error "option $1 needs an argument"
 		case $1 in
 		-m) modules+=("$2") ;;
@@ -205,6 +220,7 @@ while [ $# -gt 0 ]; do
 		-t) timeout_s=$2 ;;
 		-c) cpus=$2 ;;
 		-M) mem=$2 ;;
+		-n) net=$2 ;;
 		esac
 		shift 2
 		;;
@@ -225,6 +241,10 @@ positive "timeout (-t, DT_VM_TIMEOUT)" "$timeout_s"
 positive "hung-task timeout (DT_VM_HUNG_TASK_SECS)" "$hung_s"
 positive "CPUs (-c, DT_VM_SMP)" "$cpus"
 positive "memory (-M, DT_VM_MEM)" "$mem"
+if [ -n "$net" ]; then
+	[[ $net =~ ^(server|client):([1-9][0-9]*)$ ]] && [ "${BASH_REMATCH[2]}" -le 65535 ] ||
+		usage_error "-n takes server:PORT or client:PORT (PORT 1 to 65535), not '$net'"
+fi
 case $accel in
 tcg) accel_args=(-accel "tcg,thread=multi" -cpu max); accel_name=TCG ;;
 kvm) accel_args=(-accel kvm -cpu host); accel_name=KVM ;;
@@ -323,8 +343,9 @@ module_closure() {
 # Image modules loaded at boot, in this order (with their dependencies): the
 # 9p host root; crc32c (the accelerated provider first) for dirtytrack.ko's
 # wire checksums; veth for tests between network namespaces; null_blk for
-# slow O_DIRECT reads (configured through configfs by the test).
-VM_KMODS=(netfs 9pnet 9pnet_virtio 9p crc32c-intel libcrc32c veth null_blk)
+# slow O_DIRECT reads (configured through configfs by the test); virtio_net
+# (with net_failover and failover) for the link of -n.
+VM_KMODS=(netfs 9pnet 9pnet_virtio 9p crc32c-intel libcrc32c veth null_blk virtio_net)
 
 build_initramfs() {	# build_initramfs OUTPUT
 	local root i=0 path base
@@ -495,6 +516,12 @@ qemu=(qemu-system-x86_64 "${accel_args[@]}" -smp "$cpus" -m "$mem"
 	-kernel "$vmlinuz" -initrd "$initramfs" -append "$cmdline"
 	-virtfs "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap"
 	-virtfs "local,path=${outdir//,/,,},mount_tag=dtout,security_model=none")
+if [ -n "$net" ]; then
+	server=off
+	[ "${net%%:*}" = client ] || server=on
+	netdev=stream,id=n0,server=$server,addr.type=inet,addr.host=127.0.0.1,addr.port=${net#*:}
+	qemu+=(-netdev "$netdev" -device "virtio-net-pci,netdev=n0")
+fi
 
 # What a kernel splat looks like on the console and in dmesg.
 splat_re='WARNING:|BUG:|BUG |kernel BUG|Oops|KFENCE|general protection fault'

@@ -1,0 +1,100 @@
+# SPDX-License-Identifier: GPL-2.0
+# Sourced by tests/vm/migrate_test.sh and tests/vm/demo.sh, in the test VM:
+# two network namespaces joined by veth stand for the source and the
+# destination host; dt-guest runs in a cgroup v2 of its own (mounted on
+# /run/dtcg: `ip netns exec` would remount /sys, so nsenter is used).
+# Needs $top (the project root) and $work (a scratch directory).
+
+MIG=$top/out/tools/dt-migrate
+GUEST=$top/out/tools/dt-guest
+NS_SRC=dtsrc NS_DST=dtdst
+SRC_IP=10.212.0.1 DST_IP=10.212.0.2
+CG=/run/dtcg
+PORT=7070
+# Debian's python3, not a shim that PATH may put first (pyenv's are shell
+# scripts that take seconds under TCG).
+PY=/usr/bin/python3
+
+mig_setup() {
+	ip netns add $NS_SRC && ip netns add $NS_DST &&
+	ip link add dtm0 netns $NS_SRC type veth peer name dtm1 netns $NS_DST &&
+	ip -n $NS_SRC addr add $SRC_IP/24 dev dtm0 && ip -n $NS_SRC link set dtm0 up &&
+	ip -n $NS_DST addr add $DST_IP/24 dev dtm1 && ip -n $NS_DST link set dtm1 up &&
+	ip -n $NS_SRC link set lo up && ip -n $NS_DST link set lo up || return 1
+	mkdir -p $CG
+	mountpoint -q $CG || mount -t cgroup2 none $CG || return 1
+	od -An -tx1 -N32 /dev/urandom | tr -d ' \n' > "$work/token"
+}
+
+in_src() { nsenter --net=/run/netns/$NS_SRC "$@"; }
+in_dst() { nsenter --net=/run/netns/$NS_DST "$@"; }
+
+# start_guest NAME [DT-GUEST ARGS...]: dt-guest in cgroup $CG/NAME, in a
+# session of its own. Sets GUEST_PID and GUEST_REGION (/proc/PID/fd/N).
+start_guest() {
+	local name=$1 i
+	shift
+	mkdir -p "$CG/$name"
+	rm -f "$work/$name.region" "$work/$name.status"
+	bash -c 'echo $$ > "$1/cgroup.procs" && shift && exec setsid "$@"' _ "$CG/$name" \
+		"$GUEST" "$@" --region-out "$work/$name.region" \
+		--status-file "$work/$name.status" > "$work/$name.guest.log" 2>&1 &
+	GUEST_PID=$!
+	for i in $(seq 300); do
+		[ -s "$work/$name.region" ] && break
+		sleep 0.1
+	done
+	GUEST_REGION=$(cat "$work/$name.region" 2>/dev/null)
+	[ -n "$GUEST_REGION" ]
+}
+
+# guest_verifies NAME: the running dt-guest checks its own region (SIGUSR1).
+guest_verifies() {
+	local i
+	rm -f "$work/$1.status"
+	kill -USR1 "$GUEST_PID" || return 1
+	for i in $(seq 300); do
+		[ -s "$work/$1.status" ] && break
+		sleep 0.1
+	done
+	grep -q 'verify OK' "$work/$1.status"
+}
+
+# start_receiver NAME [RECEIVE ARGS...]: dt-migrate receive in the
+# destination namespace on a fresh port; sets RECV_PID and PORT.
+start_receiver() {
+	local name=$1 i
+	shift
+	PORT=$((PORT + 1))
+	# A simple command, not a function, so that $! is dt-migrate itself
+	# (nsenter execs it) and signals reach it.
+	nsenter --net=/run/netns/$NS_DST "$MIG" receive --listen "$DST_IP:$PORT" \
+		--token-file "$work/token" --json "$work/$name.dst.json" "$@" \
+		> "$work/$name.dst.log" 2>&1 &
+	RECV_PID=$!
+	for i in $(seq 300); do
+		in_dst ss -Hltn "sport = :$PORT" | grep -q LISTEN && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# send NAME [SEND ARGS...]: dt-migrate send from the source namespace.
+send() {
+	local name=$1
+	shift
+	nsenter --net=/run/netns/$NS_SRC "$MIG" send --to "$DST_IP:$PORT" \
+		--token-file "$work/token" --region "$GUEST_REGION" \
+		--json "$work/$name.src.json" "$@"
+}
+
+# send_bg NAME [SEND ARGS...]: the same in the background, output in
+# $work/NAME.src.log; SEND_PID is dt-migrate's pid.
+send_bg() {
+	local name=$1
+	shift
+	nsenter --net=/run/netns/$NS_SRC "$MIG" send --to "$DST_IP:$PORT" \
+		--token-file "$work/token" --region "$GUEST_REGION" \
+		--json "$work/$name.src.json" "$@" > "$work/$name.src.log" 2>&1 &
+	SEND_PID=$!
+}

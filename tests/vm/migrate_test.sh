@@ -1,0 +1,238 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# dt-migrate end to end, in the test VM (guest-tests.sh "migrate"): a source
+# and a destination network namespace joined by veth, dt-guest as the
+# workload. Every migration is checked by dt-guest --resume on the
+# destination; every abort by the source dt-guest verifying itself and
+# going on, and by the module's reference count (the destination must keep
+# no region). TAP on stdout.
+set -u
+top=$(cd "$(dirname "$0")/../.." && pwd)
+work=$(mktemp -d)
+. "$top/tests/vm/migrate_lib.sh"
+
+n=0 status=0
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+notok() {
+	n=$((n + 1)) status=1
+	echo "not ok $n - $1"
+	shift
+	for f in "$@"; do
+		[ -f "$f" ] && sed "s|^|#   $(basename "$f"): |" "$f" | tail -n 15
+	done
+}
+# check NAME COND...: one TAP line; on failure show the run's logs
+check() {
+	local name=$1
+	shift
+	if eval "$*"; then ok "$name"; else notok "$name: $*" "$work/$T".*log; fi
+}
+
+refcnt() { cat /sys/module/dirtytrack/refcnt; }
+gone() { ! kill -0 "$1" 2>/dev/null || [ "$(ps -o stat= -p "$1")" = Z ]; }
+# wait_for FILE PATTERN SECONDS
+wait_for() {
+	local i
+	for i in $(seq $(($3 * 10))); do
+		grep -q "$2" "$1" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
+# The json FILE's blackout parts add up to its total.
+parts_add_up() {
+	$PY - "$1" <<'EOF'
+import json, sys
+b = json.load(open(sys.argv[1]))["blackout"]
+s = b["freeze_ms"] + b["final_round_ms"] + b["commitment_ms"] + b["activation_ms"]
+sys.exit(0 if abs(s - b["total_ms"]) < 0.01 and b["total_ms"] > 0 else 1)
+EOF
+}
+json_status() { $PY -c 'import json,sys; print(json.load(open(sys.argv[1]))["status"])' "$1"; }
+
+# A migration that must succeed and verify: migrate NAME GUEST_ARGS -- RECV_ARGS -- SEND_ARGS
+migrate_ok() {
+	T=$1
+	local g=() r=() s=() which=g
+	shift
+	for a in "$@"; do
+		if [ "$a" = -- ]; then [ $which = g ] && which=r || which=s; continue; fi
+		case $which in g) g+=("$a") ;; r) r+=("$a") ;; s) s+=("$a") ;; esac
+	done
+	start_guest "$T" "${g[@]}" || { notok "$T: dt-guest did not start" "$work/$T".*log; return; }
+	sleep 1
+	start_receiver "$T" --io-timeout 20 "${r[@]}" --wait --exec "$GUEST" --resume --verify-only ||
+		{ notok "$T: receiver did not listen" "$work/$T".*log; return; }
+	send "$T" --io-timeout 20 "${s[@]}" > "$work/$T.src.log" 2>&1
+	rc_send=$?
+	wait $RECV_PID
+	rc_recv=$?
+	sleep 0.5
+	check "$T: send exits 0" '[ $rc_send = 0 ]'
+	check "$T: dt-guest verified on the destination" \
+		'[ $rc_recv = 0 ] && grep -q "verify OK" "$work/$T.dst.log"'
+	check "$T: the source workload is gone" 'gone $GUEST_PID'
+	check "$T: JSON completed, blackout parts add up" \
+		'[ "$(json_status "$work/$T.src.json")" = completed ] && parts_add_up "$work/$T.src.json"'
+}
+
+# After an abort: both sides exited 1, the source workload runs and
+# verifies, the destination holds no region.
+aborted() {
+	local what=$1
+	sleep 0.5
+	check "$T: send exits 1 ($what)" '[ $rc_send = 1 ]'
+	check "$T: receive exits non-zero" '[ $rc_recv != 0 ]'
+	# A frozen or stopped dt-guest cannot answer SIGUSR1: verifying proves it runs.
+	check "$T: source workload runs and verifies" 'kill -0 $GUEST_PID && guest_verifies $T'
+	check "$T: no region left on the destination" '[ "$(refcnt)" = "$base" ]'
+	check "$T: the source's JSON says aborted" \
+		'[ ! -f "$work/$T.src.json" ] || [ "$(json_status "$work/$T.src.json")" = aborted ]'
+	kill "$GUEST_PID" 2>/dev/null
+	wait "$GUEST_PID" 2>/dev/null
+}
+
+# An abort scenario: abort_run NAME GUEST_ARGS... ; sets up guest + receiver
+abort_setup() {
+	T=$1
+	shift
+	start_guest "$T" "$@" || { notok "$T: dt-guest did not start"; return 1; }
+	sleep 1
+	base=$(($(refcnt)))
+	start_receiver "$T" --io-timeout 5 || { notok "$T: receiver did not listen"; return 1; }
+}
+
+mig_setup || { echo "Bail out! network namespaces or cgroup2"; exit 1; }
+
+migrate_ok live --size 32M --rate 2000 -- -- --downtime-limit 300
+check "live: at least two rounds" \
+	'$PY -c "import json,sys; sys.exit(len(json.load(open(sys.argv[1]))[\"rounds\"]) < 2)" "$work/live.src.json"'
+migrate_ok cold_sigstop --size 16M --rate 2000 -- -- --cold --freeze sigstop
+migrate_ok kernel_to_user --size 16M --rate 2000 -- --receiver user --
+migrate_ok user_to_kernel --size 16M --rate 2000 -- --receiver kernel -- --sender user
+migrate_ok forced --size 16M --wss 2048 --rate 0 -- -- --downtime-limit 0 --max-rounds 2 --on-timeout force
+
+# Non-converging, cancelled: the workload stays on the source.
+abort_setup cancel --size 16M --wss 2048 --rate 0 && {
+	send cancel --io-timeout 5 --downtime-limit 0 --max-rounds 2 > "$work/cancel.src.log" 2>&1
+	rc_send=$?; wait $RECV_PID; rc_recv=$?
+	check "cancel: says it did not converge" 'grep -q "did not converge" "$work/cancel.src.log"'
+	aborted "did not converge"
+}
+
+# kill -9 the receiver during pre-copy.
+abort_setup kill9 --size 16M --wss 2048 --rate 0 && {
+	send_bg kill9 --io-timeout 5 --downtime-limit 0 --max-rounds 100000
+	sp=$SEND_PID
+	wait_for "$work/kill9.src.log" "round 1:" 120
+	kill -9 $RECV_PID
+	wait $sp; rc_send=$?; wait $RECV_PID; rc_recv=$?
+	aborted "receiver killed"
+}
+
+# The link goes down during pre-copy: both sides give up after --io-timeout.
+abort_setup linkdown --size 16M --wss 2048 --rate 0 && {
+	send_bg linkdown --io-timeout 5 --downtime-limit 0 --max-rounds 100000
+	sp=$SEND_PID
+	wait_for "$work/linkdown.src.log" "round 1:" 120
+	ip -n $NS_DST link set dtm1 down
+	wait $sp; rc_send=$?; wait $RECV_PID; rc_recv=$?
+	ip -n $NS_DST link set dtm1 up
+	aborted "link down"
+}
+
+# SIGINT to the sender during pre-copy.
+abort_setup sigint --size 16M --wss 2048 --rate 0 && {
+	send_bg sigint --io-timeout 5 --downtime-limit 0 --max-rounds 100000
+	sp=$SEND_PID
+	wait_for "$work/sigint.src.log" "round 1:" 120
+	kill -INT $sp
+	wait $sp; rc_send=$?; wait $RECV_PID; rc_recv=$?
+	check "sigint: the destination names the cause" 'grep -q "source aborted" "$work/sigint.dst.log"'
+	aborted "SIGINT"
+}
+
+# The destination refuses the reservation (max_region_mb too small).
+abort_setup refused --size 16M --rate 100 && {
+	old=$(cat /sys/module/dirtytrack/parameters/max_region_mb)
+	echo 8 > /sys/module/dirtytrack/parameters/max_region_mb
+	send refused --io-timeout 5 > "$work/refused.src.log" 2>&1
+	rc_send=$?; wait $RECV_PID; rc_recv=$?
+	echo "$old" > /sys/module/dirtytrack/parameters/max_region_mb
+	check "refused: the source shows the destination's reason" \
+		'grep -q "stage 1 reservation: the destination refused: .*max_region_mb" "$work/refused.src.log"'
+	aborted "reservation refused"
+}
+
+# A failure after the freeze (stage 3: --meta over 1 MiB): the workload is
+# thawed and runs on.
+abort_setup frozen --size 16M --rate 1000 && {
+	head -c 1100000 /dev/zero > "$work/bigmeta"
+	send frozen --io-timeout 5 --meta "$work/bigmeta" > "$work/frozen.src.log" 2>&1
+	rc_send=$?; wait $RECV_PID; rc_recv=$?
+	check "frozen: fails in stop-and-copy" \
+		'grep -q "stage 3 stop-and-copy: --meta .*over 1 MiB" "$work/frozen.src.log"'
+	aborted "failure after the freeze"
+}
+
+# A source with the wrong token is turned away; the receiver keeps waiting.
+abort_setup token --size 16M --rate 100 && {
+	od -An -tx1 -N32 /dev/urandom | tr -d ' \n' > "$work/badtoken"
+	in_src "$MIG" send --to "$DST_IP:$PORT" --token-file "$work/badtoken" --io-timeout 5 \
+		--region "$GUEST_REGION" --json "$work/token.src.json" > "$work/token.src.log" 2>&1
+	rc_send=$?
+	check "token: refused for its token" 'grep -q "wrong token" "$work/token.src.log"'
+	check "token: the receiver is still listening" 'kill -0 $RECV_PID'
+	kill -TERM $RECV_PID; wait $RECV_PID; rc_recv=$?
+	aborted "wrong token"
+}
+
+# A destination that speaks garbage.
+abort_setup garbage --size 16M --rate 100 && {
+	kill -TERM $RECV_PID; wait $RECV_PID
+	PORT=$((PORT + 1))
+	in_dst $PY -c '
+import os, socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.settimeout(60); s.bind((sys.argv[1], int(sys.argv[2]))); s.listen(1)
+c, _ = s.accept(); c.settimeout(60); c.sendall(os.urandom(4096)); c.recv(4096); c.close()' \
+		"$DST_IP" $PORT &
+	gp=$!
+	# send retries a refused connection for --io-timeout s while python starts
+	send garbage --io-timeout 30 > "$work/garbage.src.log" 2>&1
+	rc_send=$?; rc_recv=1
+	wait $gp
+	check "garbage: the source rejects the message" \
+		'grep -q "stage 0 pre-migration: waiting for CHALLENGE: Protocol error" "$work/garbage.src.log"'
+	aborted "garbage destination"
+}
+
+# A garbage source is turned away and the receiver then takes a real one.
+T=garbage_src
+start_guest $T --size 16M --rate 1000 && start_receiver $T --io-timeout 10 --wait --exec "$GUEST" \
+	--resume --verify-only && {
+	in_src $PY -c '
+import os, socket, sys
+c = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=60)
+c.recv(4096); c.sendall(os.urandom(300)); c.close()' "$DST_IP" $PORT
+	sleep 0.5
+	check "garbage_src: rejected, receiver still listening" \
+		'kill -0 $RECV_PID && grep -q "rejected" "$work/$T.dst.log"'
+	send $T --io-timeout 10 > "$work/$T.src.log" 2>&1
+	rc_send=$?; wait $RECV_PID; rc_recv=$?
+	check "garbage_src: then a real source migrates" \
+		'[ $rc_send = 0 ] && [ $rc_recv = 0 ] && grep -q "verify OK" "$work/$T.dst.log"'
+}
+
+# Usage errors exit 2 and say why; --help is a manual.
+check "usage: no subcommand exits 2" '"$MIG" >/dev/null 2>&1; [ $? = 2 ]'
+check "usage: send without --to exits 2" '"$MIG" send --region /x >/dev/null 2>&1; [ $? = 2 ]'
+check "usage: --help names every option and the exit statuses" \
+	'"$MIG" --help | grep -q "EXIT STATUS" && for o in listen to token-file exec wait receiver \
+	region pid freeze cgroup meta downtime-limit max-rounds timeout on-timeout cold keep-source \
+	tracker sender io-timeout freeze-timeout json quiet; do "$MIG" --help | grep -q -- "--$o" || exit 1; done'
+
+for f in "$work"/*.log; do echo "# ---- $(basename "$f")"; tail -n 5 "$f" | sed 's/^/# /'; done > "$work/all.txt"
+[ $status = 0 ] || cat "$work/all.txt"
+echo "1..$n"
+exit $status

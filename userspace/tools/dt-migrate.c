@@ -1,0 +1,1985 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * dt-migrate: live migration of a running workload's memory between two
+ * hosts, with iterative pre-copy over dirtytrack. One binary: `receive` on
+ * the destination, `send` on the source. See usage() for the manual and
+ * Documentation/dirtytrack.rst, "Migration", for the stages and the
+ * protocol.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <math.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+#include <linux/sockios.h>
+
+#include "dt_proto.h"
+#include "dt_wire.h"
+#include "dt_workload.h"
+#include "libdirtytrack.h"
+
+#define PS		4096ULL
+#define REC_BYTES	(PS + DT_WIRE_REC_SIZE)	/* a PAGE record on the wire */
+#define CHUNK_BYTES	(4ULL << 20)		/* STREAM budget between progress checks */
+#define MAX_ROUNDS_KEPT	1024
+
+/* Exit statuses (usage() documents them). */
+enum {
+	EXIT_OK = 0,
+	EXIT_ABORTED = 1,	/* before commitment: the source keeps the workload */
+	EXIT_USAGE = 2,
+	EXIT_IN_DOUBT = 3,	/* after commitment, activation unconfirmed */
+};
+
+enum stage {
+	ST_PRE, ST_RESERVE, ST_PRECOPY, ST_STOPCOPY, ST_COMMIT, ST_ACTIVATE,
+};
+
+static volatile sig_atomic_t stop_signal;
+
+static void on_signal(int sig)
+{
+	stop_signal = sig;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+"NAME\n"
+"    dt-migrate - live-migrate a running workload's memory region to another host\n"
+"\n"
+"SYNOPSIS\n"
+"    dt-migrate receive --listen ADDR:PORT [--token-file FILE] [--receiver auto|kernel|user]\n"
+"                       [--timeout S] [--io-timeout S] [--json FILE] [--wait]\n"
+"                       [--exec CMD [ARGS...]]\n"
+"    dt-migrate send --to HOST:PORT --region /proc/PID/fd/N [--token-file FILE]\n"
+"                    [--pid PID] [--freeze cgroup|sigstop] [--cgroup PATH] [--meta FILE]\n"
+"                    [--downtime-limit MS] [--max-rounds N] [--timeout S]\n"
+"                    [--on-timeout cancel|force] [--cold] [--keep-source]\n"
+"                    [--tracker auto|dirtytrack] [--sender kernel|user]\n"
+"                    [--io-timeout S] [--freeze-timeout MS] [--json FILE] [--quiet]\n"
+"    dt-migrate --help\n"
+"\n"
+"DESCRIPTION\n"
+"    Moves the memory of a running workload, a dirtytrack region held by a\n"
+"    process (a VMM's guest RAM), to another host with iterative pre-copy, then\n"
+"    hands the workload over with a short blackout. Run `receive` on the\n"
+"    destination first, then `send` on the source. The stages, named in the\n"
+"    output and the JSON, are Xen's:\n"
+"      0 pre-migration       handshake: protocol version, page and region size,\n"
+"                            tracker; each side proves it holds the token\n"
+"      1 reservation         the destination creates the region (charged to its\n"
+"                            memory cgroup) or refuses, with its reason\n"
+"      2 iterative pre-copy  round 0 sends every page (holes as zero records)\n"
+"                            while tracking is on; each later round harvests and\n"
+"                            sends the pages written meanwhile, until the\n"
+"                            predicted blackout is at most --downtime-limit\n"
+"      3 stop-and-copy       freeze the workload, send the last dirty pages\n"
+"      4 commitment          the destination confirms every round arrived whole\n"
+"                            (round markers, record counts, CRCs); the source\n"
+"                            then commits and never resumes the workload\n"
+"      5 activation          the destination starts --exec CMD with the region;\n"
+"                            the source then kills its workload (or keeps it\n"
+"                            frozen with --keep-source)\n"
+"    Any failure before commitment (peer gone, refused reservation, bad message,\n"
+"    timeout, SIGINT or SIGTERM to either side) aborts: the workload runs on in\n"
+"    the source, its memory untouched, and the destination drops its region.\n"
+"    Pages move with the module's zero-copy STREAM and, where the destination\n"
+"    has the module, its in-kernel RECEIVE. The stream is not encrypted.\n"
+"\n"
+"    The predicted blackout is the dirty bytes left (the write faults counted\n"
+"    since the last harvest) over the link rate (bytes acknowledged per second\n"
+"    of round time, over the whole migration), plus two round trips measured in\n"
+"    stage 0 and 1 ms for the freeze. Tracking is stopped after activation, so\n"
+"    it costs no blackout.\n"
+"\n"
+"COMMON OPTIONS\n"
+"    --token-file FILE\n"
+"           The shared secret, in hex (at least 16 bytes). The destination\n"
+"           accepts only a source that proves it holds it (HMAC-SHA256\n"
+"           challenge-response), and the reverse. receive without it generates\n"
+"           one and prints it; send without it reads $DT_MIGRATE_TOKEN (hex).\n"
+"    --io-timeout S\n"
+"           Give up on a peer that makes no progress for S seconds: no message\n"
+"           answered, no byte acknowledged (default 30). send also keeps\n"
+"           trying for S seconds to reach a destination not listening yet.\n"
+"    --timeout S\n"
+"           send: the whole pre-copy may take at most S seconds, then\n"
+"           --on-timeout applies (default 0: no limit). receive: wait at most S\n"
+"           seconds for a source to connect (default 0: no limit).\n"
+"    --json FILE\n"
+"           Write the run as JSON, like QEMU's query-migrate: status, stage,\n"
+"           error, per round (pages, zero pages, bytes, duration, dirty rate,\n"
+"           link rate), totals and the blackout with its parts.\n"
+"\n"
+"RECEIVE OPTIONS\n"
+"    --listen ADDR:PORT\n"
+"           Where to wait for the source (IPv4, [IPv6] or a name). Required.\n"
+"    --receiver auto|kernel|user\n"
+"           Apply the stream with the module's RECEIVE into a region (kernel),\n"
+"           or in userspace into a memfd (user); auto takes kernel when\n"
+"           /dev/dirtytrack is usable (default auto).\n"
+"    --exec CMD [ARGS...]\n"
+"           After commitment, start CMD with the received region as fd 3,\n"
+"           DT_REGION_FD=3 and DT_META=FILE (the source's --meta bytes) in its\n"
+"           environment. Must be the last option. Without it, receive keeps the\n"
+"           region open and prints /proc/PID/fd/N until SIGINT or SIGTERM.\n"
+"    --wait\n"
+"           With --exec, wait for CMD and exit with its status (default: exit 0\n"
+"           once CMD is started).\n"
+"\n"
+"SEND OPTIONS\n"
+"    --to HOST:PORT\n"
+"           The destination's --listen address. Required.\n"
+"    --region /proc/PID/fd/N\n"
+"           The workload's memory: a dirtytrack region fd of a running process,\n"
+"           reopened by path. Required.\n"
+"    --pid PID\n"
+"           The workload's process (default: PID of --region's path).\n"
+"    --freeze cgroup|sigstop\n"
+"           Pause the workload through the cgroup v2 freezer (cgroup.freeze,\n"
+"           then \"frozen 1\" in cgroup.events), or SIGSTOP/SIGCONT to its\n"
+"           process group (default cgroup).\n"
+"    --cgroup PATH\n"
+"           The cgroup to freeze (default: PID's own cgroup v2 directory).\n"
+"    --meta FILE\n"
+"           Opaque bytes (at most 1 MiB, e.g. device state) read after the\n"
+"           freeze and handed to the destination's CMD as $DT_META.\n"
+"    --downtime-limit MS\n"
+"           Enter stop-and-copy once the predicted blackout is at most MS\n"
+"           milliseconds (default 300, QEMU's default).\n"
+"    --max-rounds N\n"
+"           At most N pre-copy rounds after round 0 (default 30), then\n"
+"           --on-timeout applies.\n"
+"    --on-timeout cancel|force\n"
+"           When pre-copy does not converge: cancel (abort, the workload stays\n"
+"           on the source) or force (stop-and-copy anyway) (default cancel).\n"
+"    --cold\n"
+"           Freeze first and copy once: no pre-copy, no tracking.\n"
+"    --keep-source\n"
+"           After activation leave the source workload frozen instead of\n"
+"           killing it.\n"
+"    --tracker auto|dirtytrack\n"
+"           The dirty tracker: the module's region tracking (default auto,\n"
+"           which is dirtytrack; the choice is printed).\n"
+"    --sender kernel|user\n"
+"           Send with the module's zero-copy STREAM (kernel), or harvest and\n"
+"           copy each page out with pread(2) and send it from userspace (user)\n"
+"           (default kernel).\n"
+"    --freeze-timeout MS\n"
+"           The workload must be frozen within MS ms (default 5000).\n"
+"    --quiet\n"
+"           Print only errors and the final summary.\n"
+"\n"
+"OUTPUT\n"
+"    Each stage is printed as it starts. On a terminal one live line shows the\n"
+"    round, the pages left, the dirty rate, the link rate and the predicted\n"
+"    blackout; otherwise a line per round. The summary gives the blackout,\n"
+"    measured on the source from the freeze request to the destination's\n"
+"    confirmation that the workload started, and its parts (freeze, final\n"
+"    round, commitment, activation), which add up to it.\n"
+"\n"
+"EXIT STATUS\n"
+"    0  migrated (send); the workload was started, or with --wait it exited 0\n"
+"       (receive; with --wait, CMD's status otherwise)\n"
+"    1  aborted before commitment: the workload runs on the source, the\n"
+"       destination holds no region; the message names the stage and cause\n"
+"    2  usage error\n"
+"    3  committed, but the destination's activation was not confirmed: the\n"
+"       source workload stays frozen (do not resume it without checking the\n"
+"       destination); receive: CMD could not be started after commitment\n"
+"\n"
+"EXAMPLES\n"
+"    On the destination:\n"
+"        dt-migrate receive --listen 0.0.0.0:7070 --token-file /etc/dt/token \\\n"
+"            --exec dt-guest --resume\n"
+"    On the source, for the guest whose region is fd 3 of pid 1234:\n"
+"        dt-migrate send --to dst.example:7070 --token-file /etc/dt/token \\\n"
+"            --region /proc/1234/fd/3 --json run.json\n"
+"    A cold migration of a workload that has no cgroup of its own:\n"
+"        dt-migrate send --to dst:7070 --region /proc/1234/fd/3 --cold \\\n"
+"            --freeze sigstop\n"
+"\n"
+"SEE ALSO\n"
+"    dt-guest(1), Documentation/dirtytrack.rst\n");
+}
+
+/* ---- common ---------------------------------------------------------- */
+
+struct common {
+	uint8_t token[DT_PROTO_MAX_TOKEN];
+	size_t token_len;
+	int io_timeout;		/* s */
+	int timeout;		/* s */
+	const char *json_path;
+	bool quiet;
+	bool tty;
+	json_object *json;
+	int stage;
+};
+
+static struct common C;
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t real_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static double ms(uint64_t ns)
+{
+	return (double)ns / 1e6;
+}
+
+/* A line of output; on a terminal it first clears the progress line. */
+static void say(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (C.quiet)
+		return;
+	if (C.tty)
+		fputs("\r\033[K", stdout);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+	fflush(stdout);
+}
+
+static void progress(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (C.quiet || !C.tty)
+		return;
+	fputs("\r\033[K", stdout);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	fflush(stdout);
+}
+
+static void set_stage(int stage)
+{
+	C.stage = stage;
+	say("stage %d %s", stage, dt_stage_name(stage));
+}
+
+static void json_set(const char *key, json_object *val)
+{
+	json_object_object_add(C.json, key, val);
+}
+
+static void json_write(void)
+{
+	if (!C.json_path)
+		return;
+	if (json_object_to_file_ext(C.json_path, C.json,
+				    JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE))
+		fprintf(stderr, "dt-migrate: writing %s: %s\n", C.json_path,
+			json_util_get_last_err());
+}
+
+/* HOST:PORT or [V6]:PORT into an addrinfo list. */
+static int resolve(const char *spec, bool passive, struct addrinfo **res)
+{
+	char host[256];
+	const char *colon = strrchr(spec, ':');
+	struct addrinfo hints = {
+		.ai_socktype = SOCK_STREAM,
+		.ai_flags = passive ? AI_PASSIVE : 0,
+	};
+	size_t n;
+	int ret;
+
+	if (!colon || colon == spec || !colon[1])
+		return -EINVAL;
+	n = (size_t)(colon - spec);
+	if (spec[0] == '[' && colon[-1] == ']') {
+		spec++;
+		n -= 2;
+	}
+	if (n >= sizeof(host))
+		return -EINVAL;
+	memcpy(host, spec, n);
+	host[n] = 0;
+	ret = getaddrinfo(host, colon + 1, &hints, res);
+	return ret ? -EHOSTUNREACH : 0;
+}
+
+/*
+ * Fail a stalled peer: keepalive probes on an idle connection and
+ * TCP_USER_TIMEOUT on unacknowledged data, both within --io-timeout.
+ */
+static void tune_socket(int fd)
+{
+	int one = 1, idle = C.io_timeout / 3 > 0 ? C.io_timeout / 3 : 1, intvl = 1, cnt = 3;
+	unsigned int user = (unsigned int)C.io_timeout * 1000;
+
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+	setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user, sizeof(user));
+}
+
+static int install_signals(void)
+{
+	struct sigaction sa = { .sa_handler = on_signal };	/* no SA_RESTART */
+
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGINT, &sa, NULL) || sigaction(SIGTERM, &sa, NULL))
+		return -errno;
+	signal(SIGPIPE, SIG_IGN);
+	return 0;
+}
+
+/* After commitment SIGINT and SIGTERM wait: the handover must finish. */
+static void block_signals(void)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+}
+
+static int parse_u64(const char *s, uint64_t *v)
+{
+	char *end;
+
+	errno = 0;
+	*v = strtoull(s, &end, 10);
+	return errno || end == s || *end || s[0] == '-' ? -EINVAL : 0;
+}
+
+static int parse_int(const char *opt, const char *s, int min, int *v)
+{
+	uint64_t u;
+
+	if (parse_u64(s, &u) || u > INT_MAX || (int)u < min) {
+		fprintf(stderr, "dt-migrate: %s: '%s' is not a number >= %d\n", opt, s, min);
+		return -EINVAL;
+	}
+	*v = (int)u;
+	return 0;
+}
+
+/* ---- send ------------------------------------------------------------ */
+
+struct round {
+	uint64_t round;
+	uint64_t records;
+	uint64_t pages;		/* PAGE records (the rest are ZERO) */
+	uint64_t bytes;
+	uint64_t start_ns, queued_ns, acked_ns;
+	uint64_t dirtied;	/* write faults counted during the round */
+	double dirty_rate;	/* pages/s harvested, over the time they took to dirty */
+	double link_rate;	/* bytes/s, round start to acknowledgement */
+};
+
+struct src {
+	const char *to, *region, *cgroup, *meta_path, *tracker;
+	pid_t pid;
+	enum dt_freeze_kind freeze;
+	int downtime_ms, max_rounds, freeze_timeout_ms;
+	bool cold, keep_source, force, user_sender;
+
+	int rfd, ctl, data;
+	uint64_t size, npages;
+	struct dt_workload wl;
+	uint8_t session[DT_PROTO_SESSION];
+	uint8_t nonce_s[DT_PROTO_NONCE], nonce_d[DT_PROTO_NONCE];
+	struct dt_msg msg;
+	bool tracking, committed;
+	char receiver[16];
+
+	uint64_t t0, rtt_ns;
+	int64_t offset_ns;
+	struct round rounds[MAX_ROUNDS_KEPT];
+	uint64_t nrounds, total_records, total_bytes, last_faults;
+	uint64_t t_freeze, t_frozen, t_final, t_verified, t_activated;
+	double predicted_ms;
+	uint64_t *bitmap;	/* user sender: a round's pages */
+	char *pagebuf;		/* user sender: 64 pages copied out */
+};
+
+/* Abort before commitment: tell the peer, undo, exit 1. After it: exit 3. */
+static void __attribute__((noreturn)) src_fail(struct src *s, int err, const char *fmt, ...)
+{
+	struct dt_msg_refuse r = { .err = err < 0 ? -err : err, .stage = (uint32_t)C.stage };
+	char why[200];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	if (C.tty && !C.quiet)
+		fputs("\r\033[K", stdout);
+	fflush(stdout);
+	json_set("error", json_object_new_string(why));
+	json_set("failed_stage", json_object_new_string(dt_stage_name(C.stage)));
+	if (s->committed) {
+		fprintf(stderr, "dt-migrate: stage %d %s: %s\n"
+			"dt-migrate: committed, but the destination did not confirm activation: "
+			"the workload stays %s on the source; check the destination before "
+			"resuming it\n", C.stage, dt_stage_name(C.stage), why,
+			s->wl.frozen ? "frozen" : "stopped");
+		json_set("status", json_object_new_string("in-doubt"));
+		json_write();
+		exit(EXIT_IN_DOUBT);
+	}
+	snprintf(r.reason, sizeof(r.reason), "%s", why);
+	if (s->ctl >= 0)
+		dt_msg_send(s->ctl, DT_MSG_REFUSE, &r, sizeof(r));
+	if (s->tracking)
+		dt_track_stop(s->rfd);
+	if (s->wl.frozen && dt_workload_thaw(&s->wl))
+		fprintf(stderr, "dt-migrate: %s\n", s->wl.why);
+	fprintf(stderr, "dt-migrate: stage %d %s: %s\n"
+		"dt-migrate: migration aborted; the workload runs on the source\n",
+		C.stage, dt_stage_name(C.stage), why);
+	json_set("status", json_object_new_string("aborted"));
+	json_write();
+	exit(EXIT_ABORTED);
+}
+
+static void src_check_signal(struct src *s)
+{
+	if (stop_signal && !s->committed)
+		src_fail(s, EINTR, "interrupted by %s", strsignal(stop_signal));
+}
+
+/* A REFUSE from the peer ends the migration with the peer's reason. */
+static void src_peer_refused(struct src *s)
+{
+	struct dt_msg_refuse r;
+
+	if (dt_msg_expect(&s->msg, DT_MSG_REFUSE, &r, sizeof(r)))
+		src_fail(s, EPROTO, "unexpected %s from the destination",
+			 dt_msg_name(s->msg.hdr.type));
+	r.reason[sizeof(r.reason) - 1] = 0;
+	src_fail(s, r.err, "the destination refused: %s (%s)", r.reason, strerror(r.err));
+}
+
+/* Receive a message of the expected type (a REFUSE aborts). */
+static void src_expect(struct src *s, int type, void *out, size_t len)
+{
+	int ret = dt_msg_recv(s->ctl, &s->msg, C.io_timeout * 1000);
+
+	src_check_signal(s);
+	if (ret == -ECONNRESET)
+		src_fail(s, ret, "the destination closed the connection");
+	if (ret)
+		src_fail(s, ret, "waiting for %s: %s", dt_msg_name(type), strerror(-ret));
+	if (s->msg.hdr.type == DT_MSG_REFUSE && type != DT_MSG_REFUSE)
+		src_peer_refused(s);
+	ret = dt_msg_expect(&s->msg, type, out, len);
+	if (ret)
+		src_fail(s, ret, "expected %s, got %s (%u bytes)", dt_msg_name(type),
+			 dt_msg_name(s->msg.hdr.type), s->msg.hdr.len);
+}
+
+static void src_send(struct src *s, int type, const void *p, uint32_t len)
+{
+	int ret = dt_msg_send(s->ctl, type, p, len);
+
+	if (ret)
+		src_fail(s, ret, "sending %s: %s", dt_msg_name(type), strerror(-ret));
+}
+
+/* One connection attempt to every address of --to: fd, or -errno. */
+static int connect_once(struct src *s)
+{
+	struct addrinfo *ai, *a;
+	int fd = -1, ret = resolve(s->to, false, &ai);
+
+	if (ret)
+		src_fail(s, EHOSTUNREACH, "cannot resolve --to %s", s->to);
+	for (a = ai; a; a = a->ai_next) {
+		fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
+		if (fd < 0) {
+			ret = -errno;
+			continue;
+		}
+		tune_socket(fd);
+		if (!connect(fd, a->ai_addr, a->ai_addrlen))
+			break;
+		ret = -errno;
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(ai);
+	return fd >= 0 ? fd : ret;
+}
+
+/*
+ * Connect to the destination. A destination not listening yet (refused,
+ * unreachable) is tried again every 200 ms for --io-timeout seconds, so
+ * that both sides can be started at once.
+ */
+static int src_connect(struct src *s)
+{
+	uint64_t end = mono_ns() + (uint64_t)C.io_timeout * 1000000000ULL;
+	int fd;
+
+	for (;;) {
+		fd = connect_once(s);
+		src_check_signal(s);
+		if (fd >= 0)
+			return fd;
+		if ((fd != -ECONNREFUSED && fd != -ENETUNREACH && fd != -EHOSTUNREACH) ||
+		    mono_ns() >= end)
+			src_fail(s, fd, "connecting to %s: %s", s->to, strerror(-fd));
+		usleep(200000);
+	}
+}
+
+static void src_open_region(struct src *s)
+{
+	struct dirtytrack_stats st;
+	struct stat sb;
+	int ret;
+
+	s->rfd = open(s->region, O_RDWR | O_CLOEXEC);
+	if (s->rfd < 0)
+		src_fail(s, errno, "--region %s: %s", s->region, strerror(errno));
+	if (fstat(s->rfd, &sb))
+		src_fail(s, errno, "fstat %s: %s", s->region, strerror(errno));
+	ret = dt_stats(s->rfd, &st);
+	if (ret)
+		src_fail(s, ret, "--region %s is not a dirtytrack region (STATS: %s); the "
+			 "userspace trackers are not supported yet", s->region, strerror(-ret));
+	if (st.state & DIRTYTRACK_STATE_TRACKING)
+		src_fail(s, EBUSY, "--region %s is tracked already (by its owner or "
+			 "another dt-migrate)", s->region);
+	s->size = st.size;
+	s->npages = st.size / PS;
+	s->last_faults = st.pages_populated;	/* reused below for HELLO */
+	s->tracker = "dirtytrack";
+}
+
+/* Three PING/PONG exchanges: the RTT and the clock offset (as NTP). */
+static void src_ping(struct src *s)
+{
+	uint64_t best = UINT64_MAX;
+
+	for (int i = 0; i < 3; i++) {
+		struct dt_msg_ping p = { .t1 = real_ns() };
+		uint64_t t4, rtt;
+
+		src_send(s, DT_MSG_PING, &p, sizeof(p));
+		src_expect(s, DT_MSG_PONG, &p, sizeof(p));
+		t4 = real_ns();
+		rtt = (t4 - p.t1) - (p.t3 - p.t2);
+		if (rtt < best) {
+			best = rtt;
+			s->offset_ns = ((int64_t)(p.t2 - p.t1) + (int64_t)(p.t3 - t4)) / 2;
+		}
+	}
+	s->rtt_ns = best;
+}
+
+static void src_handshake(struct src *s)
+{
+	struct dt_msg_challenge ch;
+	struct dt_msg_hello h = {
+		.version = DT_PROTO_VERSION,
+		.page_size = PS,
+		.region_size = s->size,
+		.populated = s->last_faults,
+	};
+	struct dt_msg_welcome w;
+	uint8_t mac[DT_PROTO_MAC];
+
+	set_stage(ST_PRE);
+	s->ctl = src_connect(s);
+	src_expect(s, DT_MSG_CHALLENGE, &ch, sizeof(ch));
+	if (ch.version < DT_PROTO_VERSION)
+		src_fail(s, EPROTONOSUPPORT, "the destination speaks protocol %u, not %u",
+			 ch.version, DT_PROTO_VERSION);
+	memcpy(s->nonce_d, ch.nonce, sizeof(ch.nonce));
+	snprintf(h.tracker, sizeof(h.tracker), "%s", s->tracker);
+	snprintf(h.sender, sizeof(h.sender), "%s", s->user_sender ? "user" : "kernel");
+	memcpy(h.session, s->session, sizeof(h.session));
+	memcpy(h.nonce, s->nonce_s, sizeof(h.nonce));
+	dt_proto_mac(C.token, C.token_len, "dt-migrate hello", s->nonce_d, DT_PROTO_NONCE,
+		     s->session, DT_PROTO_SESSION, h.mac);
+	src_send(s, DT_MSG_HELLO, &h, sizeof(h));
+	src_expect(s, DT_MSG_WELCOME, &w, sizeof(w));
+	dt_proto_mac(C.token, C.token_len, "dt-migrate welcome", s->nonce_s, DT_PROTO_NONCE,
+		     s->nonce_d, DT_PROTO_NONCE, mac);
+	if (dt_proto_mac_cmp(mac, w.mac))
+		src_fail(s, EACCES, "the destination does not hold the token");
+	w.receiver[sizeof(w.receiver) - 1] = 0;
+	snprintf(s->receiver, sizeof(s->receiver), "%s", w.receiver);
+	src_ping(s);
+	say("  connected to %s: protocol %d, tracker %s, sender %s, receiver %s, rtt %.3f ms",
+	    s->to, DT_PROTO_VERSION, s->tracker, h.sender, s->receiver, ms(s->rtt_ns));
+}
+
+static void src_reserve(struct src *s)
+{
+	struct dt_msg_reserve r = { .region_size = s->size, .populated = s->last_faults };
+	struct dt_msg_attach a;
+
+	set_stage(ST_RESERVE);
+	src_send(s, DT_MSG_RESERVE, &r, sizeof(r));
+	src_expect(s, DT_MSG_RESERVED, NULL, 0);
+	s->data = src_connect(s);
+	memcpy(a.session, s->session, sizeof(a.session));
+	dt_proto_mac(C.token, C.token_len, "dt-migrate attach", s->nonce_d, DT_PROTO_NONCE,
+		     s->session, DT_PROTO_SESSION, a.mac);
+	if (dt_msg_send(s->data, DT_MSG_ATTACH, &a, sizeof(a)))
+		src_fail(s, errno, "attaching the data connection: %s", strerror(errno));
+	say("  region of %llu MiB reserved on the destination",
+	    (unsigned long long)(s->size >> 20));
+}
+
+static uint64_t src_faults(struct src *s)
+{
+	struct dirtytrack_stats st;
+
+	return dt_stats(s->rfd, &st) ? 0 : st.write_faults;
+}
+
+/* Bytes still unacknowledged by the peer's TCP. */
+static int outq(int fd)
+{
+	int n = 0;
+
+	return ioctl(fd, SIOCOUTQ, &n) ? 0 : n;
+}
+
+/* The user sender: write all of an iovec array, stopping on a signal. */
+static int send_all(int fd, struct iovec *iov, int n)
+{
+	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = (size_t)n };
+
+	while (mh.msg_iovlen) {
+		ssize_t k = sendmsg(fd, &mh, MSG_NOSIGNAL);
+
+		if (k < 0) {
+			if (errno == EINTR && !stop_signal)
+				continue;
+			return -errno;
+		}
+		while (mh.msg_iovlen && (size_t)k >= mh.msg_iov->iov_len) {
+			k -= (ssize_t)mh.msg_iov->iov_len;
+			mh.msg_iov++;
+			mh.msg_iovlen--;
+		}
+		if (mh.msg_iovlen) {
+			mh.msg_iov->iov_base = (char *)mh.msg_iov->iov_base + k;
+			mh.msg_iov->iov_len -= (size_t)k;
+		}
+	}
+	return 0;
+}
+
+static bool all_zero(const char *p)
+{
+	static const char zero[PS];
+
+	return !memcmp(p, zero, PS);
+}
+
+/*
+ * One round by the user sender: the pages set in s->bitmap, each copied
+ * out with pread(2) (a consistent copy: a write after the harvest is
+ * caught by the next one) and sent with its CRC over the copy.
+ */
+static int user_round(struct src *s, struct round *r, bool header)
+{
+	struct dirtytrack_wire_rec recs[64], end;
+	struct dirtytrack_wire_hdr h;
+	struct iovec iov[129];
+	uint64_t p = 0;
+	int ret;
+
+	if (header) {
+		dt_wire_hdr_init(&h, s->size);
+		iov[0] = (struct iovec){ &h, sizeof(h) };
+		ret = send_all(s->data, iov, 1);
+		if (ret)
+			return ret;
+		r->bytes += sizeof(h);
+	}
+	for (;;) {
+		int n = 0, v = 0;
+
+		for (; n < 64 && (p = dt_bitmap_next(s->bitmap, s->npages, p)) < s->npages; p++) {
+			char *buf = s->pagebuf + (size_t)n * PS;
+
+			if (pread(s->rfd, buf, PS, (off_t)(p * PS)) != (ssize_t)PS)
+				return errno ? -errno : -EIO;
+			if (all_zero(buf)) {
+				dt_wire_rec_zero(&recs[n], p);
+				iov[v++] = (struct iovec){ &recs[n], DT_WIRE_REC_SIZE };
+			} else {
+				dt_wire_rec_page(&recs[n], p, buf);
+				iov[v++] = (struct iovec){ &recs[n], DT_WIRE_REC_SIZE };
+				iov[v++] = (struct iovec){ buf, PS };
+				r->pages++;
+			}
+			n++;
+		}
+		if (!n)
+			break;
+		ret = send_all(s->data, iov, v);
+		if (ret)
+			return ret;
+		r->records += (uint64_t)n;
+		r->bytes += (uint64_t)n * DT_WIRE_REC_SIZE + (uint64_t)(v - n) * PS;
+		progress("stage %d round %llu: %llu pages sent", C.stage,
+			 (unsigned long long)r->round, (unsigned long long)r->records);
+		src_check_signal(s);
+	}
+	dt_wire_rec_round(&end, r->round, r->records);
+	iov[0] = (struct iovec){ &end, sizeof(end) };
+	ret = send_all(s->data, iov, 1);
+	r->bytes += sizeof(end);
+	return ret;
+}
+
+/* One round by the module's STREAM: range (round 0, cold) or harvest. */
+static int kernel_round(struct src *s, struct round *r, bool range, bool header)
+{
+	struct dirtytrack_stream st = {
+		.sockfd = s->data,
+		.flags = (range ? DIRTYTRACK_STREAM_SRC_RANGE : DIRTYTRACK_STREAM_SRC_HARVEST) |
+			 DIRTYTRACK_STREAM_END_ROUND | (header ? DIRTYTRACK_STREAM_HEADER : 0),
+		.npages = s->npages,
+		.budget = CHUNK_BYTES,
+		.round = r->round,
+	};
+	int ret;
+
+	do {
+		ret = dt_stream(s->rfd, &st);
+		if (ret == -EINTR || ret == -EAGAIN) {
+			src_check_signal(s);
+			continue;
+		}
+		if (ret)
+			return ret;
+		if (st.bytes)
+			st.flags &= ~DIRTYTRACK_STREAM_HEADER;
+		r->records += st.records;
+		r->bytes += st.bytes;
+		progress("stage %d round %llu: %llu/%llu pages examined, %llu sent", C.stage,
+			 (unsigned long long)r->round, (unsigned long long)st.next,
+			 (unsigned long long)s->npages, (unsigned long long)r->records);
+		src_check_signal(s);
+	} while (!st.done);
+	/* bytes = header + records * 32 + data pages * 4096 + marker */
+	r->pages = (r->bytes - (header ? DT_WIRE_HDR_SIZE : 0) - DT_WIRE_REC_SIZE -
+		    r->records * DT_WIRE_REC_SIZE) / PS;
+	return 0;
+}
+
+/*
+ * Wait for the destination's ROUND_ACK of round r. Fails a peer that
+ * neither acknowledges bytes (SIOCOUTQ) nor answers for --io-timeout.
+ */
+static void src_wait_ack(struct src *s, struct round *r)
+{
+	uint64_t last_change = mono_ns();
+	int last_q = outq(s->data);
+
+	for (;;) {
+		struct pollfd p[2] = {
+			{ .fd = s->ctl, .events = POLLIN },
+			{ .fd = s->data, .events = 0 },
+		};
+		struct dt_msg_round_ack a;
+		int n = poll(p, 2, 200), q;
+
+		src_check_signal(s);
+		if (n < 0 && errno != EINTR)
+			src_fail(s, errno, "poll: %s", strerror(errno));
+		if (p[1].revents & (POLLERR | POLLHUP)) {
+			int err = 0;
+			socklen_t len = sizeof(err);
+
+			getsockopt(s->data, SOL_SOCKET, SO_ERROR, &err, &len);
+			src_fail(s, err ? err : ECONNRESET, "data connection: %s",
+				 strerror(err ? err : ECONNRESET));
+		}
+		if (p[0].revents) {
+			src_expect(s, DT_MSG_ROUND_ACK, &a, sizeof(a));
+			if (a.round != r->round || a.records != r->records ||
+			    a.total_records != s->total_records + r->records)
+				src_fail(s, EILSEQ, "round %llu acknowledged as round %llu with "
+					 "%llu records (sent %llu)",
+					 (unsigned long long)r->round, (unsigned long long)a.round,
+					 (unsigned long long)a.records,
+					 (unsigned long long)r->records);
+			r->acked_ns = mono_ns();
+			return;
+		}
+		q = outq(s->data);
+		if (q != last_q) {
+			last_q = q;
+			last_change = mono_ns();
+		} else if (mono_ns() - last_change > (uint64_t)C.io_timeout * 1000000000ULL) {
+			src_fail(s, ETIMEDOUT, "no progress for %d s waiting for round %llu's "
+				 "acknowledgement", C.io_timeout, (unsigned long long)r->round);
+		}
+	}
+}
+
+static double link_rate(const struct src *s)
+{
+	uint64_t bytes = 0, ns = 0;
+
+	for (uint64_t i = 0; i < s->nrounds && i < MAX_ROUNDS_KEPT; i++) {
+		bytes += s->rounds[i].bytes;
+		ns += s->rounds[i].acked_ns - s->rounds[i].start_ns;
+	}
+	return ns ? (double)bytes * 1e9 / (double)ns : 0;
+}
+
+/* Run round number nr: harvest (or range) and send, then wait for its ack. */
+static struct round *src_round(struct src *s, bool range)
+{
+	struct round *r = &s->rounds[s->nrounds < MAX_ROUNDS_KEPT ? s->nrounds :
+				     MAX_ROUNDS_KEPT - 1];
+	uint64_t faults0 = s->tracking ? src_faults(s) : 0, nd;
+	int ret;
+
+	memset(r, 0, sizeof(*r));
+	r->round = s->nrounds;
+	r->start_ns = mono_ns();
+	if (s->user_sender) {
+		if (range)
+			memset(s->bitmap, 0xff, dt_bitmap_bytes(s->npages));
+		else if ((ret = dt_harvest_bitmap(s->rfd, 0, s->npages, s->bitmap, NULL, &nd)))
+			src_fail(s, ret, "harvest: %s", strerror(-ret));
+		if (range && s->npages % 64)
+			s->bitmap[s->npages / 64] &= (1ULL << (s->npages % 64)) - 1;
+		ret = user_round(s, r, r->round == 0);
+	} else {
+		ret = kernel_round(s, r, range, r->round == 0);
+	}
+	if (ret == -EPIPE || ret == -ECONNRESET)
+		src_fail(s, ret, "the destination closed the data connection");
+	if (ret)
+		src_fail(s, ret, "round %llu: %s", (unsigned long long)r->round, strerror(-ret));
+	r->queued_ns = mono_ns();
+	src_wait_ack(s, r);
+	if (s->tracking) {
+		r->dirtied = src_faults(s) - faults0;
+		s->last_faults = faults0 + r->dirtied;
+	}
+	if (r->round > 0) {
+		const struct round *prev = &s->rounds[(r->round - 1) % MAX_ROUNDS_KEPT];
+		uint64_t span = r->start_ns - prev->start_ns;
+
+		r->dirty_rate = span ? (double)r->records * 1e9 / (double)span : 0;
+	}
+	r->link_rate = (double)r->bytes * 1e9 / (double)(r->acked_ns - r->start_ns);
+	s->nrounds++;
+	s->total_records += r->records;
+	s->total_bytes += r->bytes;
+	return r;
+}
+
+/* Remaining dirty pages: write faults since the last round's harvest began. */
+static double src_predict_ms(struct src *s, uint64_t *left)
+{
+	const struct round *r = &s->rounds[(s->nrounds - 1) % MAX_ROUNDS_KEPT];
+	double rate = link_rate(s);
+
+	*left = r->dirtied;
+	if (*left > s->npages)
+		*left = s->npages;
+	if (rate <= 0)
+		return INFINITY;
+	return (double)*left * REC_BYTES / rate * 1e3 + 2 * ms(s->rtt_ns) + 1.0;
+}
+
+static void src_round_line(const struct round *r, uint64_t left, double pred)
+{
+	say("  round %llu: %llu pages (%llu zero), %.1f MiB in %.1f ms; dirty %.0f pages/s, "
+	    "link %.1f MB/s; %llu pages left, predicted blackout %.1f ms",
+	    (unsigned long long)r->round, (unsigned long long)r->records,
+	    (unsigned long long)(r->records - r->pages), (double)r->bytes / (1 << 20),
+	    ms(r->acked_ns - r->start_ns), r->dirty_rate, r->link_rate / 1e6,
+	    (unsigned long long)left, pred);
+}
+
+/* Stage 2: round 0, then harvest rounds until the prediction fits. */
+static void src_precopy(struct src *s)
+{
+	uint64_t left;
+	double pred;
+	int ret;
+
+	set_stage(ST_PRECOPY);
+	ret = dt_track_start(s->rfd, 0);
+	if (ret)
+		src_fail(s, ret, "TRACK_START: %s", strerror(-ret));
+	s->tracking = true;
+	for (;;) {
+		struct round *r = src_round(s, s->nrounds == 0);
+
+		pred = src_predict_ms(s, &left);
+		s->predicted_ms = pred;
+		src_round_line(r, left, pred);
+		if (pred <= s->downtime_ms)
+			return;
+		if (s->nrounds > (uint64_t)s->max_rounds ||
+		    (C.timeout && mono_ns() - s->t0 > (uint64_t)C.timeout * 1000000000ULL)) {
+			if (!s->force)
+				src_fail(s, ETIMEDOUT, "pre-copy did not converge: predicted blackout "
+					 "%.1f ms > --downtime-limit %d ms after %llu rounds",
+					 pred, s->downtime_ms, (unsigned long long)s->nrounds);
+			say("  not converging (predicted %.1f ms): forcing stop-and-copy", pred);
+			return;
+		}
+	}
+}
+
+static void src_send_meta(struct src *s, uint64_t *len)
+{
+	FILE *f;
+	size_t n;
+
+	*len = 0;
+	if (!s->meta_path)
+		return;
+	f = fopen(s->meta_path, "rb");
+	if (!f)
+		src_fail(s, errno, "--meta %s: %s", s->meta_path, strerror(errno));
+	n = fread(s->msg.buf, 1, DT_PROTO_MAX_PAYLOAD, f);
+	if (ferror(f) || fgetc(f) != EOF) {
+		fclose(f);
+		src_fail(s, EFBIG, "--meta %s: unreadable or over 1 MiB", s->meta_path);
+	}
+	fclose(f);
+	src_send(s, DT_MSG_META, s->msg.buf, (uint32_t)n);
+	*len = n;
+}
+
+/* Stages 3 and 4: freeze, last round, then the destination's word. */
+static void src_stop_and_copy(struct src *s)
+{
+	struct dt_msg_commit_req req = { 0 };
+	struct round *r;
+	int ret;
+
+	set_stage(ST_STOPCOPY);
+	s->t_freeze = mono_ns();
+	ret = dt_workload_freeze(&s->wl, s->freeze_timeout_ms);
+	if (ret)
+		src_fail(s, ret, "freeze: %s", s->wl.why);
+	s->t_frozen = mono_ns();
+	r = src_round(s, s->cold);
+	s->t_final = r->queued_ns;
+	src_round_line(r, 0, 0);
+	src_send_meta(s, &req.meta_len);
+
+	set_stage(ST_COMMIT);
+	req.last_round = r->round;
+	req.rounds = s->nrounds;
+	req.total_records = s->total_records;
+	src_send(s, DT_MSG_COMMIT_REQ, &req, sizeof(req));
+	src_expect(s, DT_MSG_VERIFIED, NULL, 0);
+	s->t_verified = mono_ns();
+	src_check_signal(s);
+	/*
+	 * The point of no return: once COMMIT may have reached the destination,
+	 * the workload must never run here again.
+	 */
+	s->committed = true;
+	block_signals();
+	src_send(s, DT_MSG_COMMIT, NULL, 0);
+}
+
+static void src_activate(struct src *s)
+{
+	struct dt_msg_activated a;
+	int ret;
+
+	set_stage(ST_ACTIVATE);
+	src_expect(s, DT_MSG_ACTIVATED, &a, sizeof(a));
+	s->t_activated = mono_ns();
+	if (a.err)
+		src_fail(s, a.err, "the destination could not start the workload: %s",
+			 strerror(a.err));
+	if (!s->keep_source) {
+		ret = dt_workload_kill(&s->wl);
+		if (ret)
+			fprintf(stderr, "dt-migrate: killing the source workload: %s\n", s->wl.why);
+	}
+	if (s->tracking)
+		dt_track_stop(s->rfd);
+	say("  workload started on the destination (pid %d); source workload %s", a.pid,
+	    s->keep_source ? "kept frozen" : "killed");
+}
+
+static json_object *round_json(const struct round *r)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "round", json_object_new_uint64(r->round));
+	json_object_object_add(o, "pages", json_object_new_uint64(r->records));
+	json_object_object_add(o, "zero_pages", json_object_new_uint64(r->records - r->pages));
+	json_object_object_add(o, "bytes", json_object_new_uint64(r->bytes));
+	json_object_object_add(o, "duration_ms", json_object_new_double(ms(r->acked_ns -
+									   r->start_ns)));
+	json_object_object_add(o, "dirty_rate_pps", json_object_new_double(r->dirty_rate));
+	json_object_object_add(o, "link_rate_Bps", json_object_new_double(r->link_rate));
+	json_object_object_add(o, "write_faults", json_object_new_uint64(r->dirtied));
+	return o;
+}
+
+static void src_report(struct src *s)
+{
+	json_object *rounds = json_object_new_array(), *bo = json_object_new_object();
+	double total = ms(s->t_activated - s->t_freeze);
+	double freeze = ms(s->t_frozen - s->t_freeze), fin = ms(s->t_final - s->t_frozen);
+	double commit = ms(s->t_verified - s->t_final), act = ms(s->t_activated - s->t_verified);
+
+	for (uint64_t i = 0; i < s->nrounds && i < MAX_ROUNDS_KEPT; i++)
+		json_object_array_add(rounds, round_json(&s->rounds[i]));
+	json_set("status", json_object_new_string("completed"));
+	json_set("rounds", rounds);
+	json_set("total_ms", json_object_new_double(ms(s->t_activated - s->t0)));
+	json_set("setup_ms", json_object_new_double(ms(s->rounds[0].start_ns - s->t0)));
+	json_set("rtt_ms", json_object_new_double(ms(s->rtt_ns)));
+	json_set("clock_offset_ms", json_object_new_double((double)s->offset_ns / 1e6));
+	json_object_object_add(bo, "total_ms", json_object_new_double(total));
+	json_object_object_add(bo, "freeze_ms", json_object_new_double(freeze));
+	json_object_object_add(bo, "final_round_ms", json_object_new_double(fin));
+	json_object_object_add(bo, "commitment_ms", json_object_new_double(commit));
+	json_object_object_add(bo, "activation_ms", json_object_new_double(act));
+	json_object_object_add(bo, "predicted_ms", json_object_new_double(s->predicted_ms));
+	json_object_object_add(bo, "measured_by", json_object_new_string(
+		"dt-migrate: source monotonic clock, freeze request to the destination's "
+		"confirmation that the workload started"));
+	json_set("blackout", bo);
+	json_set("total_rounds", json_object_new_uint64(s->nrounds));
+	json_set("total_bytes", json_object_new_uint64(s->total_bytes));
+	json_set("total_records", json_object_new_uint64(s->total_records));
+	json_write();
+	printf("%smigrated %llu MiB in %.1f ms, %llu rounds, %.1f MiB sent; blackout "
+	       "%.1f ms = freeze %.1f + final round %.1f + commitment %.1f + "
+	       "activation %.1f\n", C.tty && !C.quiet ? "\r\033[K" : "",
+	       (unsigned long long)(s->size >> 20), ms(s->t_activated - s->t0),
+	       (unsigned long long)s->nrounds, (double)s->total_bytes / (1 << 20),
+	       total, freeze, fin, commit, act);
+}
+
+static pid_t pid_of_region(const char *path)
+{
+	int pid;
+
+	return sscanf(path, "/proc/%d/fd/", &pid) == 1 ? pid : 0;
+}
+
+static int cmd_send(struct src *s)
+{
+	int ret;
+
+	s->t0 = mono_ns();
+	if (!s->pid)
+		s->pid = pid_of_region(s->region);
+	if (!s->pid)
+		src_fail(s, EINVAL, "--region %s is not /proc/PID/fd/N: give --pid", s->region);
+	src_open_region(s);
+	ret = dt_workload_init(&s->wl, s->freeze, s->pid, s->cgroup);
+	if (ret)
+		src_fail(s, ret, "workload: %s", s->wl.why);
+	if (s->user_sender) {
+		s->bitmap = calloc(1, dt_bitmap_bytes(s->npages));
+		s->pagebuf = aligned_alloc(PS, 64 * PS);
+		if (!s->bitmap || !s->pagebuf)
+			src_fail(s, ENOMEM, "out of memory");
+	}
+	if (getrandom(s->session, sizeof(s->session), 0) != sizeof(s->session) ||
+	    getrandom(s->nonce_s, sizeof(s->nonce_s), 0) != sizeof(s->nonce_s))
+		src_fail(s, errno, "getrandom: %s", strerror(errno));
+	json_set("role", json_object_new_string("source"));
+	json_set("region_size", json_object_new_uint64(s->size));
+	json_set("page_size", json_object_new_uint64(PS));
+	json_set("tracker", json_object_new_string(s->tracker));
+	json_set("sender", json_object_new_string(s->user_sender ? "user" : "kernel"));
+	json_set("freeze", json_object_new_string(s->freeze == DT_FREEZE_CGROUP ? "cgroup" :
+						  "sigstop"));
+	json_set("mode", json_object_new_string(s->cold ? "cold" : "live"));
+	say("dt-migrate: %s %s (%llu MiB, pid %d) to %s", s->cold ? "cold-migrating" :
+	    "migrating", s->region, (unsigned long long)(s->size >> 20), (int)s->pid, s->to);
+
+	src_handshake(s);
+	json_set("receiver", json_object_new_string(s->receiver));
+	src_reserve(s);
+	if (!s->cold)
+		src_precopy(s);
+	src_stop_and_copy(s);
+	src_activate(s);
+	src_report(s);
+	return EXIT_OK;
+}
+
+/* ---- receive --------------------------------------------------------- */
+
+struct dst {
+	const char *listen;
+	char **exec_argv;
+	bool wait, want_user, want_kernel;
+
+	int lfd, ctl, data, rfd;
+	bool user;			/* userspace receiver into a memfd */
+	char *map;			/* user: the memfd's mapping */
+	uint64_t size;
+	struct dt_wire_reader rd;	/* user */
+	struct dt_msg msg;
+	uint8_t nonce_d[DT_PROTO_NONCE], session[DT_PROTO_SESSION];
+	char peer[NI_MAXHOST + NI_MAXSERV + 2];
+
+	/* what arrived */
+	uint64_t rounds, last_round, total_records, bytes, acked_rounds;
+	bool eof;
+	int rx_err;
+	char *meta;
+	uint64_t meta_len;
+	struct dt_msg_commit_req req;
+	bool have_req, verified;
+};
+
+static void __attribute__((noreturn)) dst_fail(struct dst *d, int err, const char *fmt, ...)
+{
+	struct dt_msg_refuse r = { .err = err < 0 ? -err : err, .stage = (uint32_t)C.stage };
+	char why[200];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	snprintf(r.reason, sizeof(r.reason), "%s", why);
+	if (d->ctl >= 0)
+		dt_msg_send(d->ctl, DT_MSG_REFUSE, &r, sizeof(r));
+	/* Nothing is left behind: the region goes with its only fd. */
+	if (d->rfd >= 0)
+		close(d->rfd);
+	if (d->map)
+		munmap(d->map, d->size);
+	fflush(stdout);
+	fprintf(stderr, "dt-migrate: stage %d %s: %s\n"
+		"dt-migrate: migration aborted; no region is kept\n",
+		C.stage, dt_stage_name(C.stage), why);
+	json_set("status", json_object_new_string("aborted"));
+	json_set("error", json_object_new_string(why));
+	json_set("failed_stage", json_object_new_string(dt_stage_name(C.stage)));
+	json_write();
+	exit(EXIT_ABORTED);
+}
+
+static void dst_check_signal(struct dst *d)
+{
+	if (stop_signal)
+		dst_fail(d, EINTR, "interrupted by %s", strsignal(stop_signal));
+}
+
+static void dst_listen(struct dst *d)
+{
+	struct addrinfo *ai, *a;
+	int one = 1, ret = resolve(d->listen, true, &ai);
+
+	if (ret)
+		dst_fail(d, EINVAL, "cannot resolve --listen %s", d->listen);
+	d->lfd = -1;
+	for (a = ai; a && d->lfd < 0; a = a->ai_next) {
+		d->lfd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
+		if (d->lfd < 0)
+			continue;
+		setsockopt(d->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (bind(d->lfd, a->ai_addr, a->ai_addrlen) || listen(d->lfd, 4)) {
+			ret = -errno;
+			close(d->lfd);
+			d->lfd = -1;
+		}
+	}
+	freeaddrinfo(ai);
+	if (d->lfd < 0)
+		dst_fail(d, ret, "listening on %s: %s", d->listen, strerror(-ret));
+}
+
+/*
+ * Accept one connection within timeout_ms (-1: none). Polls in short
+ * steps, so that a signal that lands just before poll() is seen too.
+ */
+static int dst_accept(struct dst *d, int timeout_ms)
+{
+	uint64_t end = timeout_ms < 0 ? UINT64_MAX : mono_ns() + (uint64_t)timeout_ms * 1000000;
+	struct pollfd p = { .fd = d->lfd, .events = POLLIN };
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	char host[NI_MAXHOST], port[NI_MAXSERV];
+	int n, fd;
+
+	do {
+		dst_check_signal(d);
+		if (mono_ns() >= end)
+			return -ETIMEDOUT;
+		n = poll(&p, 1, 200);
+		if (n < 0 && errno != EINTR)
+			return -errno;
+	} while (n <= 0);
+	fd = accept4(d->lfd, (struct sockaddr *)&ss, &len, SOCK_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	tune_socket(fd);
+	if (!getnameinfo((struct sockaddr *)&ss, len, host, sizeof(host), port, sizeof(port),
+			 NI_NUMERICHOST | NI_NUMERICSERV))
+		snprintf(d->peer, sizeof(d->peer), "%s:%s", host, port);
+	return fd;
+}
+
+/* Turn away a peer that failed the handshake, and keep listening. */
+static void dst_reject(struct dst *d, int fd, int err, const char *why)
+{
+	struct dt_msg_refuse r = { .err = err, .stage = ST_PRE };
+
+	snprintf(r.reason, sizeof(r.reason), "%s", why);
+	dt_msg_send(fd, DT_MSG_REFUSE, &r, sizeof(r));
+	close(fd);
+	fprintf(stderr, "dt-migrate: rejected %s: %s\n", d->peer, why);
+}
+
+/* One handshake on fd: 0 when the source proved the token. */
+static int dst_handshake(struct dst *d, int fd)
+{
+	struct dt_msg_challenge ch = { .version = DT_PROTO_VERSION };
+	struct dt_msg_welcome w = { 0 };
+	struct dt_msg_hello h;
+	uint8_t mac[DT_PROTO_MAC];
+	int ret;
+
+	if (getrandom(d->nonce_d, sizeof(d->nonce_d), 0) != sizeof(d->nonce_d))
+		return -errno;
+	memcpy(ch.nonce, d->nonce_d, sizeof(ch.nonce));
+	ret = dt_msg_send(fd, DT_MSG_CHALLENGE, &ch, sizeof(ch));
+	if (!ret)
+		ret = dt_msg_recv(fd, &d->msg, C.io_timeout * 1000);
+	if (!ret)
+		ret = dt_msg_expect(&d->msg, DT_MSG_HELLO, &h, sizeof(h));
+	if (ret) {
+		dst_reject(d, fd, -ret, ret == -EPROTO ? "not a dt-migrate source" :
+			   strerror(-ret));
+		return ret;
+	}
+	dt_proto_mac(C.token, C.token_len, "dt-migrate hello", d->nonce_d, DT_PROTO_NONCE,
+		     h.session, DT_PROTO_SESSION, mac);
+	if (dt_proto_mac_cmp(mac, h.mac)) {
+		dst_reject(d, fd, EACCES, "authentication failed: wrong token");
+		return -EACCES;
+	}
+	if (h.version != DT_PROTO_VERSION || h.page_size != PS) {
+		dst_reject(d, fd, EPROTONOSUPPORT, "protocol version or page size not supported");
+		return -EPROTONOSUPPORT;
+	}
+	memcpy(d->session, h.session, sizeof(d->session));
+	dt_proto_mac(C.token, C.token_len, "dt-migrate welcome", h.nonce, DT_PROTO_NONCE,
+		     d->nonce_d, DT_PROTO_NONCE, w.mac);
+	w.features = d->user ? 0 : DT_PROTO_FEAT_KERNEL_RX;
+	snprintf(w.receiver, sizeof(w.receiver), "%s", d->user ? "user" : "kernel");
+	ret = dt_msg_send(fd, DT_MSG_WELCOME, &w, sizeof(w));
+	if (ret)
+		return ret;
+	h.tracker[sizeof(h.tracker) - 1] = 0;
+	h.sender[sizeof(h.sender) - 1] = 0;
+	say("  source %s: protocol %u, %llu MiB, tracker %s, sender %s; receiver %s", d->peer,
+	    h.version, (unsigned long long)(h.region_size >> 20), h.tracker, h.sender,
+	    d->user ? "user" : "kernel");
+	json_set("tracker", json_object_new_string(h.tracker));
+	json_set("sender", json_object_new_string(h.sender));
+	return 0;
+}
+
+/* Messages the destination answers at any time: PING, and REFUSE (abort). */
+static bool dst_common_msg(struct dst *d)
+{
+	struct dt_msg_refuse r;
+	struct dt_msg_ping p;
+
+	if (d->msg.hdr.type == DT_MSG_PING && !dt_msg_expect(&d->msg, DT_MSG_PING, &p, sizeof(p))) {
+		p.t2 = real_ns();
+		p.t3 = real_ns();
+		if (dt_msg_send(d->ctl, DT_MSG_PONG, &p, sizeof(p)))
+			dst_fail(d, errno, "sending PONG: %s", strerror(errno));
+		return true;
+	}
+	if (d->msg.hdr.type == DT_MSG_REFUSE && !dt_msg_expect(&d->msg, DT_MSG_REFUSE, &r,
+							      sizeof(r))) {
+		r.reason[sizeof(r.reason) - 1] = 0;
+		dst_fail(d, r.err, "the source aborted: %s", r.reason);
+	}
+	return false;
+}
+
+static void dst_recv(struct dst *d, int timeout_ms)
+{
+	int ret;
+
+	do {
+		ret = dt_msg_recv(d->ctl, &d->msg, timeout_ms);
+		dst_check_signal(d);
+		if (ret == -ECONNRESET)
+			dst_fail(d, ret, "the source closed the connection");
+		if (ret)
+			dst_fail(d, ret, "control connection: %s", strerror(-ret));
+	} while (dst_common_msg(d));
+}
+
+static uint64_t mem_available(void)
+{
+	char line[256];
+	unsigned long long kb = 0;
+	FILE *f = fopen("/proc/meminfo", "r");
+
+	if (!f)
+		return UINT64_MAX;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb ? kb * 1024 : UINT64_MAX;
+}
+
+static int user_apply_cb(void *ctx, uint64_t index, const void *page);
+static int user_round_cb(void *ctx, uint64_t round, uint64_t count);
+
+/* Stage 1: create the region, or refuse with the reason. */
+static void dst_reserve(struct dst *d)
+{
+	struct dt_msg_reserve r;
+	int dev, ret;
+
+	set_stage(ST_RESERVE);
+	dst_recv(d, C.io_timeout * 1000);
+	ret = dt_msg_expect(&d->msg, DT_MSG_RESERVE, &r, sizeof(r));
+	if (ret)
+		dst_fail(d, EPROTO, "expected RESERVE, got %s", dt_msg_name(d->msg.hdr.type));
+	if (!r.region_size || r.region_size % PS)
+		dst_fail(d, EINVAL, "region size %llu is not a multiple of the page size",
+			 (unsigned long long)r.region_size);
+	if (r.populated > r.region_size / PS || r.populated * PS > mem_available())
+		dst_fail(d, ENOMEM, "%llu MiB of populated pages exceed this host's "
+			 "MemAvailable", (unsigned long long)(r.populated * PS >> 20));
+	d->size = r.region_size;
+	if (d->user) {
+		d->rfd = memfd_create("dt-migrate", MFD_CLOEXEC);
+		if (d->rfd < 0 || ftruncate(d->rfd, (off_t)d->size))
+			dst_fail(d, errno, "memfd of %llu bytes: %s",
+				 (unsigned long long)d->size, strerror(errno));
+		d->map = mmap(NULL, d->size, PROT_READ | PROT_WRITE, MAP_SHARED, d->rfd, 0);
+		if (d->map == MAP_FAILED) {
+			d->map = NULL;
+			dst_fail(d, errno, "mmap: %s", strerror(errno));
+		}
+		dt_wire_reader_init(&d->rd, d->size, user_apply_cb, d);
+		dt_wire_reader_on_round(&d->rd, user_round_cb);
+	} else {
+		dev = dt_open();
+		ret = dev < 0 ? dev : dt_api(dev, DIRTYTRACK_FEAT_STREAM, NULL);
+		ret = ret < 0 ? ret : dt_region_create(dev, d->size);
+		if (dev >= 0)
+			close(dev);
+		if (ret == -EFBIG)
+			dst_fail(d, EFBIG, "a region of %llu MiB exceeds this host's max_region_mb",
+				 (unsigned long long)(d->size >> 20));
+		if (ret < 0)
+			dst_fail(d, ret, "creating a region of %llu MiB: %s",
+				 (unsigned long long)(d->size >> 20), strerror(-ret));
+		d->rfd = ret;
+	}
+	json_set("region_size", json_object_new_uint64(d->size));
+	if (dt_msg_send(d->ctl, DT_MSG_RESERVED, NULL, 0))
+		dst_fail(d, errno, "sending RESERVED: %s", strerror(errno));
+	say("  region of %llu MiB created", (unsigned long long)(d->size >> 20));
+}
+
+/* The data connection: the same source, proving the same session. */
+static void dst_attach(struct dst *d)
+{
+	struct dt_msg_attach a;
+	uint8_t mac[DT_PROTO_MAC];
+	int fd, ret;
+
+	for (;;) {
+		fd = dst_accept(d, C.io_timeout * 1000);
+		if (fd < 0)
+			dst_fail(d, fd, "waiting for the data connection: %s", strerror(-fd));
+		ret = dt_msg_recv(fd, &d->msg, C.io_timeout * 1000);
+		if (!ret)
+			ret = dt_msg_expect(&d->msg, DT_MSG_ATTACH, &a, sizeof(a));
+		dt_proto_mac(C.token, C.token_len, "dt-migrate attach", d->nonce_d,
+			     DT_PROTO_NONCE, d->session, DT_PROTO_SESSION, mac);
+		if (!ret && !memcmp(a.session, d->session, sizeof(a.session)) &&
+		    !dt_proto_mac_cmp(mac, a.mac))
+			break;
+		dst_reject(d, fd, EACCES, "not this migration's data connection");
+	}
+	d->data = fd;
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+}
+
+static void dst_ack(struct dst *d, uint64_t round, uint64_t count)
+{
+	struct dt_msg_round_ack a = {
+		.round = round,
+		.records = count,
+		.total_records = d->total_records,
+		.bytes = d->bytes,
+	};
+
+	if (dt_msg_send(d->ctl, DT_MSG_ROUND_ACK, &a, sizeof(a)))
+		dst_fail(d, errno, "sending ROUND_ACK: %s", strerror(errno));
+	d->acked_rounds++;
+}
+
+static int user_apply_cb(void *ctx, uint64_t index, const void *page)
+{
+	struct dst *d = ctx;
+
+	return dt_wire_apply_mem(d->map, index, page);
+}
+
+static int user_round_cb(void *ctx, uint64_t round, uint64_t count)
+{
+	struct dst *d = ctx;
+
+	d->rounds++;
+	d->last_round = round;
+	d->total_records = d->rd.records;
+	d->bytes = d->rd.bytes;
+	dst_ack(d, round, count);
+	return 0;
+}
+
+/* Drain what the data connection holds; ack each round as it completes. */
+static void dst_pump(struct dst *d)
+{
+	for (;;) {
+		if (d->user) {
+			static char buf[1 << 18];
+			ssize_t n = recv(d->data, buf, sizeof(buf), 0);
+
+			if (n == 0) {
+				d->eof = true;
+				if (dt_wire_reader_finish(&d->rd))
+					dst_fail(d, EILSEQ, "the stream ended inside a record");
+				return;
+			}
+			if (n < 0) {
+				if (errno == EAGAIN || errno == EINTR)
+					return;
+				dst_fail(d, errno, "data connection: %s", strerror(errno));
+			}
+			if (dt_wire_reader_feed(&d->rd, buf, (size_t)n) < 0)
+				dst_fail(d, -d->rd.err, "bad stream after %llu records: %s",
+					 (unsigned long long)d->rd.records, strerror(-d->rd.err));
+			continue;
+		}
+		struct dirtytrack_receive r = {
+			.sockfd = d->data,
+			.flags = DIRTYTRACK_RECV_ROUND | (d->bytes ? 0 : DIRTYTRACK_RECV_RESET),
+		};
+		int ret = dt_receive(d->rfd, &r);
+
+		d->total_records += r.records;
+		d->bytes += r.bytes;
+		if (ret == -EAGAIN || ret == -EINTR)
+			return;
+		if (ret)
+			dst_fail(d, ret, "bad stream after %llu records: %s",
+				 (unsigned long long)d->total_records, strerror(-ret));
+		if (r.rounds) {
+			d->rounds += r.rounds;
+			d->last_round = r.last_round;
+			dst_ack(d, r.last_round, r.last_count);
+		}
+		if (r.eof) {
+			d->eof = true;
+			return;
+		}
+		if (!r.bytes)
+			return;
+	}
+}
+
+/* COMMIT_REQ has come and every round it names is here: verify. */
+static void dst_verify(struct dst *d)
+{
+	if (d->rounds != d->req.rounds || d->last_round != d->req.last_round ||
+	    d->total_records != d->req.total_records || d->meta_len != d->req.meta_len)
+		dst_fail(d, EILSEQ, "incomplete: %llu rounds (last %llu), %llu records, %llu meta "
+			 "bytes arrived; the source sent %llu rounds (last %llu), %llu records, "
+			 "%llu meta bytes", (unsigned long long)d->rounds,
+			 (unsigned long long)d->last_round, (unsigned long long)d->total_records,
+			 (unsigned long long)d->meta_len, (unsigned long long)d->req.rounds,
+			 (unsigned long long)d->req.last_round,
+			 (unsigned long long)d->req.total_records,
+			 (unsigned long long)d->req.meta_len);
+	if (dt_msg_send(d->ctl, DT_MSG_VERIFIED, NULL, 0))
+		dst_fail(d, errno, "sending VERIFIED: %s", strerror(errno));
+	d->verified = true;
+	say("  verified: %llu rounds, %llu records, %.1f MiB", (unsigned long long)d->rounds,
+	    (unsigned long long)d->total_records, (double)d->bytes / (1 << 20));
+}
+
+/* One control message during the transfer; true on COMMIT. */
+static bool dst_control_msg(struct dst *d)
+{
+	int type = d->msg.hdr.type;
+
+	if (type == DT_MSG_META && !d->have_req && !d->meta) {
+		d->meta = malloc(d->msg.hdr.len + 1);
+		if (!d->meta)
+			dst_fail(d, ENOMEM, "out of memory for META");
+		memcpy(d->meta, d->msg.buf, d->msg.hdr.len);
+		d->meta_len = d->msg.hdr.len;
+	} else if (type == DT_MSG_COMMIT_REQ && !d->have_req &&
+		   !dt_msg_expect(&d->msg, type, &d->req, sizeof(d->req))) {
+		d->have_req = true;
+		set_stage(ST_COMMIT);
+	} else if (type == DT_MSG_COMMIT && d->verified) {
+		return true;
+	} else {
+		dst_fail(d, EPROTO, "unexpected %s (%u bytes) in stage %d", dt_msg_name(type),
+			 d->msg.hdr.len, C.stage);
+	}
+	return false;
+}
+
+/*
+ * Stages 2-4: apply the stream, ack rounds, verify on COMMIT_REQ, and
+ * return on COMMIT. A source silent for --io-timeout is given up.
+ */
+static void dst_transfer(struct dst *d)
+{
+	uint64_t last = mono_ns(), bytes = 0;
+
+	set_stage(ST_PRECOPY);
+	for (;;) {
+		struct pollfd p[2] = {
+			{ .fd = d->ctl, .events = POLLIN },
+			{ .fd = d->data, .events = d->eof ? 0 : POLLIN },
+		};
+		int n = poll(p, 2, 200);
+
+		dst_check_signal(d);
+		if (n < 0 && errno != EINTR)
+			dst_fail(d, errno, "poll: %s", strerror(errno));
+		if (p[1].revents)
+			dst_pump(d);
+		if (p[0].revents) {
+			dst_recv(d, C.io_timeout * 1000);
+			last = mono_ns();
+			if (dst_control_msg(d))
+				return;
+		}
+		if (d->have_req && !d->verified && d->rounds >= d->req.rounds)
+			dst_verify(d);
+		if (d->bytes != bytes) {
+			bytes = d->bytes;
+			last = mono_ns();
+			progress("stage %d: %llu rounds, %llu records, %.1f MiB", C.stage,
+				 (unsigned long long)d->rounds,
+				 (unsigned long long)d->total_records,
+				 (double)d->bytes / (1 << 20));
+		} else if (mono_ns() - last > (uint64_t)C.io_timeout * 1000000000ULL) {
+			dst_fail(d, ETIMEDOUT, "no progress from the source for %d s", C.io_timeout);
+		}
+	}
+}
+
+static int write_meta(struct dst *d, char *path, size_t len)
+{
+	const char *tmp = getenv("TMPDIR");
+	int fd;
+
+	snprintf(path, len, "%s/dt-migrate-meta.XXXXXX", tmp ? tmp : "/tmp");
+	fd = mkstemp(path);
+	if (fd < 0)
+		return -errno;
+	if (d->meta_len && write(fd, d->meta, d->meta_len) != (ssize_t)d->meta_len) {
+		close(fd);
+		return -EIO;
+	}
+	close(fd);
+	return 0;
+}
+
+/* Stage 5: start --exec with the region as fd 3, or hold the region. */
+static int dst_activate(struct dst *d)
+{
+	struct dt_msg_activated a = { 0 };
+	char meta[PATH_MAX];
+	int status = 0, ret;
+	pid_t pid = 0;
+
+	set_stage(ST_ACTIVATE);
+	if (d->map) {
+		munmap(d->map, d->size);
+		d->map = NULL;
+	}
+	ret = write_meta(d, meta, sizeof(meta));
+	if (!ret && d->exec_argv) {
+		pid = fork();
+		if (pid == 0) {
+			if (dup2(d->rfd, 3) < 0)
+				_exit(127);
+			setenv("DT_REGION_FD", "3", 1);
+			setenv("DT_META", meta, 1);
+			signal(SIGPIPE, SIG_DFL);
+			execvp(d->exec_argv[0], d->exec_argv);
+			fprintf(stderr, "dt-migrate: exec %s: %s\n", d->exec_argv[0],
+				strerror(errno));
+			_exit(127);
+		}
+		if (pid < 0)
+			ret = -errno;
+	}
+	a.realtime_ns = real_ns();
+	a.pid = pid > 0 ? pid : getpid();
+	a.err = -ret;
+	dt_msg_send(d->ctl, DT_MSG_ACTIVATED, &a, sizeof(a));
+	json_set("status", json_object_new_string(ret ? "exec-failed" : "completed"));
+	json_set("rounds", json_object_new_uint64(d->rounds));
+	json_set("total_records", json_object_new_uint64(d->total_records));
+	json_set("total_bytes", json_object_new_uint64(d->bytes));
+	if (ret) {
+		fprintf(stderr, "dt-migrate: stage 5 activation: %s\n", strerror(-ret));
+		json_write();
+		return EXIT_IN_DOUBT;
+	}
+	if (!d->exec_argv) {
+		say("  holding the region: /proc/%d/fd/%d (SIGINT or SIGTERM to drop it)",
+		    (int)getpid(), d->rfd);
+		json_write();
+		while (!stop_signal)
+			pause();
+		return EXIT_OK;
+	}
+	say("  started %s, pid %d, region on fd 3, DT_META=%s", d->exec_argv[0], (int)pid, meta);
+	json_set("workload_pid", json_object_new_int(pid));
+	json_write();
+	if (!d->wait)
+		return EXIT_OK;
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status);
+	return 128 + WTERMSIG(status);
+}
+
+static int cmd_receive(struct dst *d)
+{
+	uint64_t deadline = C.timeout ? mono_ns() + (uint64_t)C.timeout * 1000000000ULL : 0;
+	int fd;
+
+	d->ctl = d->data = d->rfd = -1;
+	if (d->want_user) {
+		d->user = true;
+	} else {
+		fd = dt_open();
+		if (fd < 0 && d->want_kernel)
+			dst_fail(d, fd, "--receiver kernel: %s: %s", DT_DEV_PATH, strerror(-fd));
+		d->user = fd < 0;
+		if (fd >= 0)
+			close(fd);
+	}
+	json_set("role", json_object_new_string("destination"));
+	json_set("receiver", json_object_new_string(d->user ? "user" : "kernel"));
+	dst_listen(d);
+	say("dt-migrate: waiting for a source on %s (receiver %s)", d->listen,
+	    d->user ? "user" : "kernel");
+	set_stage(ST_PRE);
+	for (;;) {
+		int left = -1;
+
+		if (deadline) {
+			uint64_t now = mono_ns();
+
+			if (now >= deadline)
+				dst_fail(d, ETIMEDOUT, "no source within --timeout %d s", C.timeout);
+			left = (int)((deadline - now) / 1000000);
+		}
+		fd = dst_accept(d, left);
+		if (fd == -ETIMEDOUT)
+			continue;
+		if (fd < 0)
+			dst_fail(d, fd, "accept: %s", strerror(-fd));
+		if (!dst_handshake(d, fd))
+			break;
+	}
+	d->ctl = fd;
+	dst_reserve(d);
+	dst_attach(d);
+	dst_transfer(d);
+	return dst_activate(d);
+}
+
+/* ---- main ------------------------------------------------------------ */
+
+static int read_token(const char *path, bool generate)
+{
+	const char *env = getenv("DT_MIGRATE_TOKEN");
+	char tmp[] = "/tmp/dt-token.XXXXXX";
+	int ret, fd;
+
+	if (!path && env) {
+		fd = mkstemp(tmp);
+		if (fd < 0 || write(fd, env, strlen(env)) < 0)
+			return -errno;
+		close(fd);
+		ret = dt_proto_token_read(tmp, C.token, &C.token_len);
+		unlink(tmp);
+		if (ret)
+			fprintf(stderr, "dt-migrate: $DT_MIGRATE_TOKEN: not a hex token of at least "
+				"16 bytes\n");
+		return ret;
+	}
+	if (path) {
+		ret = dt_proto_token_read(path, C.token, &C.token_len);
+		if (ret)
+			fprintf(stderr, "dt-migrate: --token-file %s: %s\n", path,
+				ret == -EINVAL ? "not a hex token of at least 16 bytes" :
+				strerror(-ret));
+		return ret;
+	}
+	if (!generate) {
+		fprintf(stderr, "dt-migrate: no token: give --token-file FILE or set "
+			"$DT_MIGRATE_TOKEN\n");
+		return -EINVAL;
+	}
+	C.token_len = 32;
+	if (getrandom(C.token, C.token_len, 0) != (ssize_t)C.token_len)
+		return -errno;
+	printf("dt-migrate: token ");
+	for (size_t i = 0; i < C.token_len; i++)
+		printf("%02x", C.token[i]);
+	printf(" (give it to the source as --token-file or $DT_MIGRATE_TOKEN)\n");
+	fflush(stdout);
+	return 0;
+}
+
+enum {
+	OPT_LISTEN = 256, OPT_TO, OPT_TOKEN, OPT_EXEC, OPT_WAIT, OPT_RECEIVER, OPT_REGION,
+	OPT_PID, OPT_FREEZE, OPT_CGROUP, OPT_META, OPT_DOWNTIME, OPT_MAXR, OPT_TIMEOUT,
+	OPT_ONTO, OPT_COLD, OPT_KEEP, OPT_TRACKER, OPT_SENDER, OPT_IOTO, OPT_FRTO, OPT_JSON,
+	OPT_QUIET,
+};
+
+static const struct option opts[] = {
+	{ "listen", required_argument, NULL, OPT_LISTEN },
+	{ "to", required_argument, NULL, OPT_TO },
+	{ "token-file", required_argument, NULL, OPT_TOKEN },
+	{ "exec", no_argument, NULL, OPT_EXEC },
+	{ "wait", no_argument, NULL, OPT_WAIT },
+	{ "receiver", required_argument, NULL, OPT_RECEIVER },
+	{ "region", required_argument, NULL, OPT_REGION },
+	{ "pid", required_argument, NULL, OPT_PID },
+	{ "freeze", required_argument, NULL, OPT_FREEZE },
+	{ "cgroup", required_argument, NULL, OPT_CGROUP },
+	{ "meta", required_argument, NULL, OPT_META },
+	{ "downtime-limit", required_argument, NULL, OPT_DOWNTIME },
+	{ "max-rounds", required_argument, NULL, OPT_MAXR },
+	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+	{ "on-timeout", required_argument, NULL, OPT_ONTO },
+	{ "cold", no_argument, NULL, OPT_COLD },
+	{ "keep-source", no_argument, NULL, OPT_KEEP },
+	{ "tracker", required_argument, NULL, OPT_TRACKER },
+	{ "sender", required_argument, NULL, OPT_SENDER },
+	{ "io-timeout", required_argument, NULL, OPT_IOTO },
+	{ "freeze-timeout", required_argument, NULL, OPT_FRTO },
+	{ "json", required_argument, NULL, OPT_JSON },
+	{ "quiet", no_argument, NULL, OPT_QUIET },
+	{ "help", no_argument, NULL, 'h' },
+	{ 0 }
+};
+
+static int bad(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "dt-migrate: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, "\n(see dt-migrate --help)\n");
+	return EXIT_USAGE;
+}
+
+/* The options one subcommand takes; the others are usage errors there. */
+static bool allowed(bool send, int opt)
+{
+	static const int recv_only[] = { OPT_LISTEN, OPT_EXEC, OPT_WAIT, OPT_RECEIVER };
+	static const int send_only[] = {
+		OPT_TO, OPT_REGION, OPT_PID, OPT_FREEZE, OPT_CGROUP, OPT_META, OPT_DOWNTIME,
+		OPT_MAXR, OPT_ONTO, OPT_COLD, OPT_KEEP, OPT_TRACKER, OPT_SENDER, OPT_FRTO,
+	};
+	const int *list = send ? recv_only : send_only;
+	size_t n = send ? sizeof(recv_only) / sizeof(int) : sizeof(send_only) / sizeof(int);
+
+	for (size_t i = 0; i < n; i++)
+		if (list[i] == opt)
+			return false;
+	return true;
+}
+
+int main(int argc, char **argv)
+{
+	static struct src s = { .downtime_ms = 300, .max_rounds = 30, .freeze_timeout_ms = 5000,
+				.ctl = -1, .data = -1, .rfd = -1 };
+	static struct dst d;
+	const char *token_path = NULL;
+	bool send;
+	int opt, v;
+
+	C.io_timeout = 30;
+	if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+		usage(stdout);
+		return EXIT_OK;
+	}
+	if (argc < 2 || (strcmp(argv[1], "send") && strcmp(argv[1], "receive")))
+		return bad("the first argument must be send or receive, not '%s'",
+			   argc < 2 ? "" : argv[1]);
+	send = !strcmp(argv[1], "send");
+	argv++;
+	argc--;
+	while ((opt = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+		if (opt != 'h' && opt != '?' && !allowed(send, opt))
+			return bad("%s does not take that option", send ? "send" : "receive");
+		switch (opt) {
+		case OPT_LISTEN: d.listen = optarg; break;
+		case OPT_TO: s.to = optarg; break;
+		case OPT_TOKEN: token_path = optarg; break;
+		case OPT_EXEC:
+			if (optind >= argc)
+				return bad("%s needs a command", "--exec");
+			d.exec_argv = argv + optind;
+			optind = argc;
+			break;
+		case OPT_WAIT: d.wait = true; break;
+		case OPT_RECEIVER:
+			if (!strcmp(optarg, "user"))
+				d.want_user = true;
+			else if (!strcmp(optarg, "kernel"))
+				d.want_kernel = true;
+			else if (strcmp(optarg, "auto"))
+				return bad("--receiver: '%s' is not auto, kernel or user", optarg);
+			break;
+		case OPT_REGION: s.region = optarg; break;
+		case OPT_PID:
+			if (parse_int("--pid", optarg, 1, &v))
+				return EXIT_USAGE;
+			s.pid = v;
+			break;
+		case OPT_FREEZE:
+			if (!strcmp(optarg, "cgroup"))
+				s.freeze = DT_FREEZE_CGROUP;
+			else if (!strcmp(optarg, "sigstop"))
+				s.freeze = DT_FREEZE_SIGSTOP;
+			else
+				return bad("--freeze: '%s' is not cgroup or sigstop", optarg);
+			break;
+		case OPT_CGROUP: s.cgroup = optarg; break;
+		case OPT_META: s.meta_path = optarg; break;
+		case OPT_DOWNTIME:
+			if (parse_int("--downtime-limit", optarg, 0, &s.downtime_ms))
+				return EXIT_USAGE;
+			break;
+		case OPT_MAXR:
+			if (parse_int("--max-rounds", optarg, 0, &s.max_rounds))
+				return EXIT_USAGE;
+			break;
+		case OPT_TIMEOUT:
+			if (parse_int("--timeout", optarg, 0, &C.timeout))
+				return EXIT_USAGE;
+			break;
+		case OPT_ONTO:
+			if (!strcmp(optarg, "force"))
+				s.force = true;
+			else if (strcmp(optarg, "cancel"))
+				return bad("--on-timeout: '%s' is not cancel or force", optarg);
+			break;
+		case OPT_COLD: s.cold = true; break;
+		case OPT_KEEP: s.keep_source = true; break;
+		case OPT_TRACKER:
+			if (strcmp(optarg, "auto") && strcmp(optarg, "dirtytrack"))
+				return bad("--tracker: '%s' is not auto or dirtytrack", optarg);
+			break;
+		case OPT_SENDER:
+			if (!strcmp(optarg, "user"))
+				s.user_sender = true;
+			else if (strcmp(optarg, "kernel"))
+				return bad("--sender: '%s' is not kernel or user", optarg);
+			break;
+		case OPT_IOTO:
+			if (parse_int("--io-timeout", optarg, 1, &C.io_timeout))
+				return EXIT_USAGE;
+			break;
+		case OPT_FRTO:
+			if (parse_int("--freeze-timeout", optarg, 1, &s.freeze_timeout_ms))
+				return EXIT_USAGE;
+			break;
+		case OPT_JSON: C.json_path = optarg; break;
+		case OPT_QUIET: C.quiet = true; break;
+		case 'h': usage(stdout); return EXIT_OK;
+		default: return bad("%s", "unknown option");
+		}
+	}
+	if (optind < argc)
+		return bad("unexpected argument '%s'", argv[optind]);
+	if (send && (!s.to || !s.region))
+		return bad("%s", "send needs --to HOST:PORT and --region /proc/PID/fd/N");
+	if (!send && !d.listen)
+		return bad("%s", "receive needs --listen ADDR:PORT");
+	if (d.wait && !d.exec_argv)
+		return bad("%s", "--wait needs --exec");
+	C.tty = isatty(STDOUT_FILENO);
+	C.json = json_object_new_object();
+	s.msg.buf = malloc(DT_PROTO_MAX_PAYLOAD);
+	d.msg.buf = malloc(DT_PROTO_MAX_PAYLOAD);
+	if (!s.msg.buf || !d.msg.buf || install_signals())
+		return EXIT_ABORTED;
+	dt_proto_set_stop_flag(&stop_signal);
+	if (read_token(token_path, !send))
+		return EXIT_USAGE;
+	return send ? cmd_send(&s) : cmd_receive(&d);
+}
