@@ -18,6 +18,7 @@
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #define DT_PROTO_MAGIC		0x474d5444u	/* "DTMG" */
 #define DT_PROTO_VERSION	1
@@ -151,7 +152,12 @@ const char *dt_msg_name(int type);
  */
 void dt_proto_set_stop_flag(volatile sig_atomic_t *flag);
 
-/* Send one message. Loops over short writes; MSG_NOSIGNAL. */
+/*
+ * Send all of iov[0..n) (modified), over short writes and EINTR unless the
+ * stop flag is set; MSG_NOSIGNAL.
+ */
+int dt_proto_sendv(int fd, struct iovec *iov, int n);
+/* Send one message (dt_proto_sendv()). */
 int dt_msg_send(int fd, int type, const void *payload, uint32_t len);
 /*
  * Receive one message within timeout_ms (-1: no limit). Checks magic

@@ -72,6 +72,38 @@ static uint32_t msg_crc(const struct dt_msg_hdr *h, const void *payload)
 	return dt_crc32c(dt_crc32c(0, h, HDR_CRC_LEN), payload, h->len);
 }
 
+static volatile sig_atomic_t *stop_flag;
+
+void dt_proto_set_stop_flag(volatile sig_atomic_t *flag)
+{
+	stop_flag = flag;
+}
+
+int dt_proto_sendv(int fd, struct iovec *iov, int n)
+{
+	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = (size_t)n };
+
+	while (mh.msg_iovlen) {
+		ssize_t k = sendmsg(fd, &mh, MSG_NOSIGNAL);
+
+		if (k < 0) {
+			if (errno == EINTR && !(stop_flag && *stop_flag))
+				continue;
+			return -errno;
+		}
+		while (mh.msg_iovlen && (size_t)k >= mh.msg_iov->iov_len) {
+			k -= (ssize_t)mh.msg_iov->iov_len;
+			mh.msg_iov++;
+			mh.msg_iovlen--;
+		}
+		if (mh.msg_iovlen) {
+			mh.msg_iov->iov_base = (char *)mh.msg_iov->iov_base + k;
+			mh.msg_iov->iov_len -= (size_t)k;
+		}
+	}
+	return 0;
+}
+
 int dt_msg_send(int fd, int type, const void *payload, uint32_t len)
 {
 	struct dt_msg_hdr h = {
@@ -84,30 +116,11 @@ int dt_msg_send(int fd, int type, const void *payload, uint32_t len)
 		{ .iov_base = &h, .iov_len = sizeof(h) },
 		{ .iov_base = (void *)payload, .iov_len = len },
 	};
-	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = len ? 2 : 1 };
 
 	if (len > DT_PROTO_MAX_PAYLOAD)
 		return -EMSGSIZE;
 	h.crc = msg_crc(&h, payload);
-	while (mh.msg_iovlen) {
-		ssize_t n = sendmsg(fd, &mh, MSG_NOSIGNAL);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		while (mh.msg_iovlen && (size_t)n >= mh.msg_iov->iov_len) {
-			n -= (ssize_t)mh.msg_iov->iov_len;
-			mh.msg_iov++;
-			mh.msg_iovlen--;
-		}
-		if (mh.msg_iovlen) {
-			mh.msg_iov->iov_base = (char *)mh.msg_iov->iov_base + n;
-			mh.msg_iov->iov_len -= (size_t)n;
-		}
-	}
-	return 0;
+	return dt_proto_sendv(fd, iov, len ? 2 : 1);
 }
 
 static int64_t now_ms(void)
@@ -116,13 +129,6 @@ static int64_t now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static volatile sig_atomic_t *stop_flag;
-
-void dt_proto_set_stop_flag(volatile sig_atomic_t *flag)
-{
-	stop_flag = flag;
 }
 
 /*

@@ -420,7 +420,7 @@ struct src {
 	bool cold, keep_source, force, user_sender;
 
 	int rfd, ctl, data;
-	uint64_t size, npages;
+	uint64_t size, npages, populated;
 	struct dt_workload wl;
 	uint8_t session[DT_PROTO_SESSION];
 	uint8_t nonce_s[DT_PROTO_NONCE], nonce_d[DT_PROTO_NONCE];
@@ -431,17 +431,26 @@ struct src {
 	uint64_t t0, rtt_ns;
 	int64_t offset_ns;
 	struct round rounds[MAX_ROUNDS_KEPT];
-	uint64_t nrounds, total_records, total_bytes, last_faults;
+	uint64_t nrounds, total_records, total_bytes;
 	uint64_t t_freeze, t_frozen, t_final, t_verified, t_activated;
 	double predicted_ms;
 	uint64_t *bitmap;	/* user sender: a round's pages */
 	char *pagebuf;		/* user sender: 64 pages copied out */
 };
 
+/* Tell the peer why the migration ends (best effort). */
+static void send_refuse(int fd, int err, const char *why)
+{
+	struct dt_msg_refuse r = { .err = err < 0 ? -err : err, .stage = (uint32_t)C.stage };
+
+	snprintf(r.reason, sizeof(r.reason), "%s", why);
+	if (fd >= 0)
+		dt_msg_send(fd, DT_MSG_REFUSE, &r, sizeof(r));
+}
+
 /* Abort before commitment: tell the peer, undo, exit 1. After it: exit 3. */
 static void __attribute__((noreturn)) src_fail(struct src *s, int err, const char *fmt, ...)
 {
-	struct dt_msg_refuse r = { .err = err < 0 ? -err : err, .stage = (uint32_t)C.stage };
 	char why[200];
 	va_list ap;
 
@@ -463,9 +472,7 @@ static void __attribute__((noreturn)) src_fail(struct src *s, int err, const cha
 		json_write();
 		exit(EXIT_IN_DOUBT);
 	}
-	snprintf(r.reason, sizeof(r.reason), "%s", why);
-	if (s->ctl >= 0)
-		dt_msg_send(s->ctl, DT_MSG_REFUSE, &r, sizeof(r));
+	send_refuse(s->ctl, err, why);
 	if (s->tracking)
 		dt_track_stop(s->rfd);
 	if (s->wl.frozen && dt_workload_thaw(&s->wl))
@@ -589,7 +596,7 @@ static void src_open_region(struct src *s)
 			 "another dt-migrate)", s->region);
 	s->size = st.size;
 	s->npages = st.size / PS;
-	s->last_faults = st.pages_populated;	/* reused below for HELLO */
+	s->populated = st.pages_populated;
 	s->tracker = "dirtytrack";
 }
 
@@ -621,7 +628,7 @@ static void src_handshake(struct src *s)
 		.version = DT_PROTO_VERSION,
 		.page_size = PS,
 		.region_size = s->size,
-		.populated = s->last_faults,
+		.populated = s->populated,
 	};
 	struct dt_msg_welcome w;
 	uint8_t mac[DT_PROTO_MAC];
@@ -654,7 +661,7 @@ static void src_handshake(struct src *s)
 
 static void src_reserve(struct src *s)
 {
-	struct dt_msg_reserve r = { .region_size = s->size, .populated = s->last_faults };
+	struct dt_msg_reserve r = { .region_size = s->size, .populated = s->populated };
 	struct dt_msg_attach a;
 
 	set_stage(ST_RESERVE);
@@ -685,32 +692,6 @@ static int outq(int fd)
 	return ioctl(fd, SIOCOUTQ, &n) ? 0 : n;
 }
 
-/* The user sender: write all of an iovec array, stopping on a signal. */
-static int send_all(int fd, struct iovec *iov, int n)
-{
-	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = (size_t)n };
-
-	while (mh.msg_iovlen) {
-		ssize_t k = sendmsg(fd, &mh, MSG_NOSIGNAL);
-
-		if (k < 0) {
-			if (errno == EINTR && !stop_signal)
-				continue;
-			return -errno;
-		}
-		while (mh.msg_iovlen && (size_t)k >= mh.msg_iov->iov_len) {
-			k -= (ssize_t)mh.msg_iov->iov_len;
-			mh.msg_iov++;
-			mh.msg_iovlen--;
-		}
-		if (mh.msg_iovlen) {
-			mh.msg_iov->iov_base = (char *)mh.msg_iov->iov_base + k;
-			mh.msg_iov->iov_len -= (size_t)k;
-		}
-	}
-	return 0;
-}
-
 static bool all_zero(const char *p)
 {
 	static const char zero[PS];
@@ -734,7 +715,7 @@ static int user_round(struct src *s, struct round *r, bool header)
 	if (header) {
 		dt_wire_hdr_init(&h, s->size);
 		iov[0] = (struct iovec){ &h, sizeof(h) };
-		ret = send_all(s->data, iov, 1);
+		ret = dt_proto_sendv(s->data, iov, 1);
 		if (ret)
 			return ret;
 		r->bytes += sizeof(h);
@@ -760,7 +741,7 @@ static int user_round(struct src *s, struct round *r, bool header)
 		}
 		if (!n)
 			break;
-		ret = send_all(s->data, iov, v);
+		ret = dt_proto_sendv(s->data, iov, v);
 		if (ret)
 			return ret;
 		r->records += (uint64_t)n;
@@ -771,7 +752,7 @@ static int user_round(struct src *s, struct round *r, bool header)
 	}
 	dt_wire_rec_round(&end, r->round, r->records);
 	iov[0] = (struct iovec){ &end, sizeof(end) };
-	ret = send_all(s->data, iov, 1);
+	ret = dt_proto_sendv(s->data, iov, 1);
 	r->bytes += sizeof(end);
 	return ret;
 }
@@ -877,8 +858,7 @@ static double link_rate(const struct src *s)
 /* Run round number nr: harvest (or range) and send, then wait for its ack. */
 static struct round *src_round(struct src *s, bool range)
 {
-	struct round *r = &s->rounds[s->nrounds < MAX_ROUNDS_KEPT ? s->nrounds :
-				     MAX_ROUNDS_KEPT - 1];
+	struct round *r = &s->rounds[s->nrounds % MAX_ROUNDS_KEPT];
 	uint64_t faults0 = s->tracking ? src_faults(s) : 0, nd;
 	int ret;
 
@@ -902,10 +882,8 @@ static struct round *src_round(struct src *s, bool range)
 		src_fail(s, ret, "round %llu: %s", (unsigned long long)r->round, strerror(-ret));
 	r->queued_ns = mono_ns();
 	src_wait_ack(s, r);
-	if (s->tracking) {
+	if (s->tracking)
 		r->dirtied = src_faults(s) - faults0;
-		s->last_faults = faults0 + r->dirtied;
-	}
 	if (r->round > 0) {
 		const struct round *prev = &s->rounds[(r->round - 1) % MAX_ROUNDS_KEPT];
 		uint64_t span = r->start_ns - prev->start_ns;
@@ -1185,16 +1163,13 @@ struct dst {
 
 static void __attribute__((noreturn)) dst_fail(struct dst *d, int err, const char *fmt, ...)
 {
-	struct dt_msg_refuse r = { .err = err < 0 ? -err : err, .stage = (uint32_t)C.stage };
 	char why[200];
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
-	snprintf(r.reason, sizeof(r.reason), "%s", why);
-	if (d->ctl >= 0)
-		dt_msg_send(d->ctl, DT_MSG_REFUSE, &r, sizeof(r));
+	send_refuse(d->ctl, err, why);
 	/* Nothing is left behind: the region goes with its only fd. */
 	if (d->rfd >= 0)
 		close(d->rfd);
@@ -1275,10 +1250,7 @@ static int dst_accept(struct dst *d, int timeout_ms)
 /* Turn away a peer that failed the handshake, and keep listening. */
 static void dst_reject(struct dst *d, int fd, int err, const char *why)
 {
-	struct dt_msg_refuse r = { .err = err, .stage = ST_PRE };
-
-	snprintf(r.reason, sizeof(r.reason), "%s", why);
-	dt_msg_send(fd, DT_MSG_REFUSE, &r, sizeof(r));
+	send_refuse(fd, err, why);
 	close(fd);
 	fprintf(stderr, "dt-migrate: rejected %s: %s\n", d->peer, why);
 }
