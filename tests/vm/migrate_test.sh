@@ -110,6 +110,11 @@ check "live: at least two rounds" \
 migrate_ok cold_sigstop --size 16M --rate 2000 -- -- --cold --freeze sigstop
 migrate_ok kernel_to_user --size 16M --rate 2000 -- --receiver user --
 migrate_ok user_to_kernel --size 16M --rate 2000 -- --receiver kernel -- --sender user
+# The userspace tracker family: a memfd workload, soft-dirty, no module on
+# the source side of the stream (userspace sender into RECEIVE).
+migrate_ok softdirty --memfd --size 16M --rate 1000 -- -- --tracker soft-dirty
+check "softdirty: the JSON names the tracker and harvest rounds ran" \
+	'$PY -c "import json,sys; j=json.load(open(sys.argv[1])); sys.exit(j[\"tracker\"] != \"soft-dirty\" or len(j[\"rounds\"]) < 3)" "$work/softdirty.src.json"'
 migrate_ok forced --size 16M --wss 2048 --rate 0 -- -- --downtime-limit 0 --max-rounds 2 --on-timeout force
 
 # Non-converging, cancelled: the workload stays on the source.

@@ -26,6 +26,7 @@
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -77,7 +78,7 @@ static void usage(FILE *f)
 "                    [--pid PID] [--freeze cgroup|sigstop] [--cgroup PATH] [--meta FILE]\n"
 "                    [--downtime-limit MS] [--max-rounds N] [--timeout S]\n"
 "                    [--on-timeout cancel|force] [--cold] [--keep-source]\n"
-"                    [--tracker auto|dirtytrack] [--sender kernel|user]\n"
+"                    [--tracker auto|dirtytrack|soft-dirty] [--sender kernel|user]\n"
 "                    [--io-timeout S] [--freeze-timeout MS] [--json FILE] [--quiet]\n"
 "    dt-migrate --help\n"
 "\n"
@@ -180,13 +181,19 @@ static void usage(FILE *f)
 "    --keep-source\n"
 "           After activation leave the source workload frozen instead of\n"
 "           killing it.\n"
-"    --tracker auto|dirtytrack\n"
-"           The dirty tracker: the module's region tracking (default auto,\n"
-"           which is dirtytrack; the choice is printed).\n"
+"    --tracker auto|dirtytrack|soft-dirty\n"
+"           The dirty tracker. dirtytrack: the module's region tracking, for a\n"
+"           region. soft-dirty: for a workload whose memory is a memfd it maps\n"
+"           (no module needed on the source): clear_refs and bit 55 of\n"
+"           /proc/PID/pagemap; the workload is frozen around each harvest,\n"
+"           as CRIU does, since the two steps are not atomic, and\n"
+"           clear_refs write-protects all of its memory, not only the\n"
+"           memfd. auto picks dirtytrack for a region, soft-dirty for a\n"
+"           memfd (default auto; the choice is printed).\n"
 "    --sender kernel|user\n"
 "           Send with the module's zero-copy STREAM (kernel), or harvest and\n"
 "           copy each page out with pread(2) and send it from userspace (user)\n"
-"           (default kernel).\n"
+"           (default kernel; soft-dirty always sends from userspace).\n"
 "    --freeze-timeout MS\n"
 "           The workload must be frozen within MS ms (default 5000).\n"
 "    --quiet\n"
@@ -278,12 +285,16 @@ static void say(const char *fmt, ...)
 	fflush(stdout);
 }
 
+/* The live progress line, on a terminal, redrawn at most every 100 ms. */
 static void progress(const char *fmt, ...)
 {
+	static uint64_t last;
+	uint64_t now = mono_ns();
 	va_list ap;
 
-	if (C.quiet || !C.tty)
+	if (C.quiet || !C.tty || now - last < 100000000ULL)
 		return;
+	last = now;
 	fputs("\r\033[K", stdout);
 	va_start(ap, fmt);
 	vprintf(fmt, ap);
@@ -418,6 +429,8 @@ struct src {
 	enum dt_freeze_kind freeze;
 	int downtime_ms, max_rounds, freeze_timeout_ms;
 	bool cold, keep_source, force, user_sender;
+	bool softdirty;		/* --tracker soft-dirty: a memfd, the workload's PTEs */
+	const char *want_tracker;
 
 	int rfd, ctl, data;
 	uint64_t size, npages, populated;
@@ -434,6 +447,8 @@ struct src {
 	uint64_t nrounds, total_records, total_bytes;
 	uint64_t t_freeze, t_frozen, t_final, t_verified, t_activated;
 	double predicted_ms;
+	uint64_t map_start;	/* soft-dirty: where the workload maps the memfd */
+	int pagemap, clear_refs;	/* soft-dirty: /proc/PID/pagemap, clear_refs */
 	uint64_t *bitmap;	/* user sender: a round's pages */
 	char *pagebuf;		/* user sender: 64 pages copied out */
 };
@@ -576,6 +591,98 @@ static int src_connect(struct src *s)
 	}
 }
 
+/*
+ * Soft-dirty: the workload's mapping of the memfd, from /proc/PID/maps (the
+ * line with its device and inode at offset 0, covering the whole file).
+ */
+static void softdirty_find_map(struct src *s, const struct stat *sb)
+{
+	char path[64], line[512];
+	unsigned long long start, end, off, ino;
+	unsigned int maj, mnr;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)s->pid);
+	f = fopen(path, "r");
+	if (!f)
+		src_fail(s, errno, "%s: %s", path, strerror(errno));
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%llx-%llx %*s %llx %x:%x %llu", &start, &end, &off, &maj, &mnr,
+			   &ino) != 6)
+			continue;
+		if (ino == sb->st_ino && maj == major(sb->st_dev) && mnr == minor(sb->st_dev) &&
+		    off == 0 && end - start >= s->size) {
+			s->map_start = start;
+			fclose(f);
+			return;
+		}
+	}
+	fclose(f);
+	src_fail(s, ENOENT, "soft-dirty: pid %d does not map all of %s (see %s)", (int)s->pid,
+		 s->region, path);
+}
+
+static void softdirty_open(struct src *s, const struct stat *sb)
+{
+	char path[64];
+
+	softdirty_find_map(s, sb);
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)s->pid);
+	s->pagemap = open(path, O_RDONLY | O_CLOEXEC);
+	if (s->pagemap < 0)
+		src_fail(s, errno, "%s: %s", path, strerror(errno));
+	snprintf(path, sizeof(path), "/proc/%d/clear_refs", (int)s->pid);
+	s->clear_refs = open(path, O_WRONLY | O_CLOEXEC);
+	if (s->clear_refs < 0)
+		src_fail(s, errno, "%s: %s", path, strerror(errno));
+}
+
+/* Write-protect every page of the workload again (all of its mappings). */
+static int softdirty_clear(struct src *s)
+{
+	return pwrite(s->clear_refs, "4", 1, 0) == 1 ? 0 : -errno;
+}
+
+#define PM_SOFT_DIRTY	(1ULL << 55)
+
+/*
+ * Soft-dirty harvest: bit 55 of each page's pagemap entry, then clear_refs.
+ * The two steps are not atomic against the workload's writes (a write
+ * between them would be lost), so the workload is frozen around them, as
+ * CRIU does, unless it is frozen already (the last round).
+ */
+static int softdirty_harvest(struct src *s, uint64_t *ndirty)
+{
+	static uint64_t pm[4096];
+	bool thaw = !s->wl.frozen;
+	uint64_t i, n = 0;
+	int ret = 0;
+
+	if (thaw && dt_workload_freeze(&s->wl, s->freeze_timeout_ms))
+		return -EAGAIN;
+	memset(s->bitmap, 0, dt_bitmap_bytes(s->npages));
+	for (i = 0; i < s->npages && !ret; i += 4096) {
+		uint64_t k = s->npages - i < 4096 ? s->npages - i : 4096;
+		off_t at = (off_t)((s->map_start / PS + i) * 8);
+
+		if (pread(s->pagemap, pm, k * 8, at) != (ssize_t)(k * 8)) {
+			ret = errno ? -errno : -EIO;
+			break;
+		}
+		for (uint64_t j = 0; j < k; j++)
+			if (pm[j] & PM_SOFT_DIRTY) {
+				dt_bitmap_set(s->bitmap, i + j);
+				n++;
+			}
+	}
+	if (!ret)
+		ret = softdirty_clear(s);
+	if (thaw && dt_workload_thaw(&s->wl) && !ret)
+		ret = -EIO;
+	*ndirty = n;
+	return ret;
+}
+
 static void src_open_region(struct src *s)
 {
 	struct dirtytrack_stats st;
@@ -588,16 +695,34 @@ static void src_open_region(struct src *s)
 	if (fstat(s->rfd, &sb))
 		src_fail(s, errno, "fstat %s: %s", s->region, strerror(errno));
 	ret = dt_stats(s->rfd, &st);
-	if (ret)
-		src_fail(s, ret, "--region %s is not a dirtytrack region (STATS: %s); the "
-			 "userspace trackers are not supported yet", s->region, strerror(-ret));
-	if (st.state & DIRTYTRACK_STATE_TRACKING)
-		src_fail(s, EBUSY, "--region %s is tracked already (by its owner or "
-			 "another dt-migrate)", s->region);
-	s->size = st.size;
-	s->npages = st.size / PS;
-	s->populated = st.pages_populated;
-	s->tracker = "dirtytrack";
+	if (!ret) {
+		if (s->want_tracker && strcmp(s->want_tracker, "dirtytrack"))
+			src_fail(s, EINVAL, "--region %s is a dirtytrack region: use --tracker "
+				 "dirtytrack (or auto)", s->region);
+		if (st.state & DIRTYTRACK_STATE_TRACKING)
+			src_fail(s, EBUSY, "--region %s is tracked already (by its owner or "
+				 "another dt-migrate)", s->region);
+		s->size = st.size;
+		s->populated = st.pages_populated;
+		s->tracker = "dirtytrack";
+	} else {
+		if (s->want_tracker && !strcmp(s->want_tracker, "dirtytrack"))
+			src_fail(s, ret, "--region %s is not a dirtytrack region (STATS: %s)",
+				 s->region, strerror(-ret));
+		if (!S_ISREG(sb.st_mode) || !sb.st_size || sb.st_size % PS)
+			src_fail(s, EINVAL, "--region %s is neither a dirtytrack region nor a "
+				 "memfd of whole pages", s->region);
+		s->size = (uint64_t)sb.st_size;
+		s->populated = (uint64_t)sb.st_blocks * 512 / PS;
+		s->tracker = "soft-dirty";
+		s->softdirty = true;
+		s->user_sender = true;	/* STREAM needs a region */
+	}
+	s->npages = s->size / PS;
+	if (s->cold)
+		s->tracker = "none";	/* frozen first, copied once */
+	else if (s->softdirty)
+		softdirty_open(s, &sb);
 }
 
 /* Three PING/PONG exchanges: the RTT and the clock offset (as NTP). */
@@ -859,7 +984,7 @@ static double link_rate(const struct src *s)
 static struct round *src_round(struct src *s, bool range)
 {
 	struct round *r = &s->rounds[s->nrounds % MAX_ROUNDS_KEPT];
-	uint64_t faults0 = s->tracking ? src_faults(s) : 0, nd;
+	uint64_t faults0 = s->tracking && !s->softdirty ? src_faults(s) : 0, nd;
 	int ret;
 
 	memset(r, 0, sizeof(*r));
@@ -868,8 +993,10 @@ static struct round *src_round(struct src *s, bool range)
 	if (s->user_sender) {
 		if (range)
 			memset(s->bitmap, 0xff, dt_bitmap_bytes(s->npages));
-		else if ((ret = dt_harvest_bitmap(s->rfd, 0, s->npages, s->bitmap, NULL, &nd)))
-			src_fail(s, ret, "harvest: %s", strerror(-ret));
+		else if ((ret = s->softdirty ? softdirty_harvest(s, &nd) :
+			  dt_harvest_bitmap(s->rfd, 0, s->npages, s->bitmap, NULL, &nd)))
+			src_fail(s, ret, "%s harvest: %s", s->tracker,
+				 ret == -EAGAIN ? s->wl.why : strerror(-ret));
 		if (range && s->npages % 64)
 			s->bitmap[s->npages / 64] &= (1ULL << (s->npages % 64)) - 1;
 		ret = user_round(s, r, r->round == 0);
@@ -882,14 +1009,20 @@ static struct round *src_round(struct src *s, bool range)
 		src_fail(s, ret, "round %llu: %s", (unsigned long long)r->round, strerror(-ret));
 	r->queued_ns = mono_ns();
 	src_wait_ack(s, r);
-	if (s->tracking)
-		r->dirtied = src_faults(s) - faults0;
 	if (r->round > 0) {
 		const struct round *prev = &s->rounds[(r->round - 1) % MAX_ROUNDS_KEPT];
 		uint64_t span = r->start_ns - prev->start_ns;
 
 		r->dirty_rate = span ? (double)r->records * 1e9 / (double)span : 0;
 	}
+	/*
+	 * Pages dirtied since this round's harvest: the module counts them; a
+	 * soft-dirty estimate is the last dirty rate over the round's time.
+	 */
+	if (s->tracking && !s->softdirty)
+		r->dirtied = src_faults(s) - faults0;
+	else if (s->tracking)
+		r->dirtied = (uint64_t)(r->dirty_rate * (double)(r->acked_ns - r->start_ns) / 1e9);
 	r->link_rate = (double)r->bytes * 1e9 / (double)(r->acked_ns - r->start_ns);
 	s->nrounds++;
 	s->total_records += r->records;
@@ -897,7 +1030,10 @@ static struct round *src_round(struct src *s, bool range)
 	return r;
 }
 
-/* Remaining dirty pages: write faults since the last round's harvest began. */
+/*
+ * Remaining dirty pages: write faults since the last round's harvest began
+ * (soft-dirty: estimated, see src_round()).
+ */
 static double src_predict_ms(struct src *s, uint64_t *left)
 {
 	const struct round *r = &s->rounds[(s->nrounds - 1) % MAX_ROUNDS_KEPT];
@@ -906,7 +1042,8 @@ static double src_predict_ms(struct src *s, uint64_t *left)
 	*left = r->dirtied;
 	if (*left > s->npages)
 		*left = s->npages;
-	if (rate <= 0)
+	/* Soft-dirty has no dirty rate before its first harvest round. */
+	if (rate <= 0 || (s->softdirty && s->nrounds < 2))
 		return INFINITY;
 	return (double)*left * REC_BYTES / rate * 1e3 + 2 * ms(s->rtt_ns) + 1.0;
 }
@@ -929,9 +1066,9 @@ static void src_precopy(struct src *s)
 	int ret;
 
 	set_stage(ST_PRECOPY);
-	ret = dt_track_start(s->rfd, 0);
+	ret = s->softdirty ? softdirty_clear(s) : dt_track_start(s->rfd, 0);
 	if (ret)
-		src_fail(s, ret, "TRACK_START: %s", strerror(-ret));
+		src_fail(s, ret, "starting the %s tracker: %s", s->tracker, strerror(-ret));
 	s->tracking = true;
 	for (;;) {
 		struct round *r = src_round(s, s->nrounds == 0);
@@ -1738,7 +1875,7 @@ static int read_token(const char *path, bool generate)
 	char tmp[] = "/tmp/dt-token.XXXXXX";
 	int ret, fd;
 
-	if (!path && env) {
+	if (!path && env && *env) {
 		fd = mkstemp(tmp);
 		if (fd < 0 || write(fd, env, strlen(env)) < 0)
 			return -errno;
@@ -1913,8 +2050,15 @@ int main(int argc, char **argv)
 		case OPT_COLD: s.cold = true; break;
 		case OPT_KEEP: s.keep_source = true; break;
 		case OPT_TRACKER:
-			if (strcmp(optarg, "auto") && strcmp(optarg, "dirtytrack"))
-				return bad("--tracker: '%s' is not auto or dirtytrack", optarg);
+			if (!strcmp(optarg, "pagemap-scan"))
+				return bad("--tracker %s: not supported yet (it needs the workload's "
+					   "uffd-wp registration); use soft-dirty", optarg);
+			if (strcmp(optarg, "auto") && strcmp(optarg, "dirtytrack") &&
+			    strcmp(optarg, "soft-dirty"))
+				return bad("--tracker: '%s' is not auto, dirtytrack or soft-dirty",
+					   optarg);
+			if (strcmp(optarg, "auto"))
+				s.want_tracker = optarg;
 			break;
 		case OPT_SENDER:
 			if (!strcmp(optarg, "user"))

@@ -1,0 +1,94 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# dt-migrate on the host, without the module: a cold migration of a memfd
+# dt-guest over loopback (userspace sender and receiver), checked by
+# dt-guest --resume, and the errors that need no kernel side: a wrong
+# token, a garbage destination, usage. TAP.
+set -u
+top=$(cd "$(dirname "$0")/../.." && pwd)
+M=$top/out/tools/dt-migrate G=$top/out/tools/dt-guest PY=/usr/bin/python3
+make -s -C "$top" out/tools/dt-migrate out/tools/dt-guest >/dev/null || exit 1
+w=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$w"' EXIT
+n=0 st=0
+check() {
+	n=$((n + 1))
+	if eval "$2"; then echo "ok $n - $1"; else echo "not ok $n - $1"; st=1
+		for f in "$w"/*.log; do sed "s|^|#   $(basename "$f"): |" "$f" | tail -n 8; done
+	fi
+}
+port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+od -An -tx1 -N32 /dev/urandom | tr -d ' \n' > "$w/token"
+od -An -tx1 -N32 /dev/urandom | tr -d ' \n' > "$w/bad"
+
+guest() {
+	rm -f "$w/reg"
+	setsid "$G" --memfd --size 4M --rate 2000 --region-out "$w/reg" > "$w/guest.log" 2>&1 &
+	gpid=$!
+	disown $gpid
+	for i in $(seq 100); do [ -s "$w/reg" ] && return 0; sleep 0.1; done
+	return 1
+}
+
+# A cold migration, verified on the destination.
+guest
+p=$(port)
+"$M" receive --listen 127.0.0.1:$p --token-file "$w/token" --receiver user --wait \
+	--exec "$G" --resume --verify-only > "$w/dst.log" 2>&1 &
+rp=$!
+"$M" send --to 127.0.0.1:$p --token-file "$w/token" --region "$(cat "$w/reg")" --cold \
+	--freeze sigstop --io-timeout 10 --json "$w/src.json" > "$w/src.log" 2>&1
+rs=$?
+wait $rp
+rr=$?
+check "cold migration: both sides exit 0" '[ $rs = 0 ] && [ $rr = 0 ]'
+check "cold migration: dt-guest verified on the destination" 'grep -q "verify OK" "$w/dst.log"'
+check "cold migration: the source guest was killed" '! kill -0 $gpid 2>/dev/null'
+check "cold migration: JSON completed" \
+	'$PY -c "import json,sys; sys.exit(json.load(open(sys.argv[1]))[\"status\"] != \"completed\")" "$w/src.json"'
+
+# A wrong token: refused, the source guest goes on.
+guest
+p=$(port)
+"$M" receive --listen 127.0.0.1:$p --token-file "$w/token" --receiver user > "$w/dst.log" 2>&1 &
+rp=$!
+"$M" send --to 127.0.0.1:$p --token-file "$w/bad" --region "$(cat "$w/reg")" --cold \
+	--freeze sigstop --io-timeout 10 > "$w/src.log" 2>&1
+rs=$?
+check "wrong token: send exits 1 naming it" '[ $rs = 1 ] && grep -q "wrong token" "$w/src.log"'
+check "wrong token: the guest was never stopped and runs" \
+	'kill -0 $gpid && [ "$(ps -o stat= -p $gpid | cut -c1)" != T ]'
+check "wrong token: the receiver still waits" 'kill -0 $rp'
+kill $rp $gpid; wait $rp $gpid 2>/dev/null
+
+# A destination that speaks garbage.
+guest
+p=$(port)
+$PY -c '
+import os, socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.settimeout(30); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(1)
+c, _ = s.accept(); c.sendall(os.urandom(4096)); c.settimeout(30); c.recv(4096)' $p &
+gp=$!
+"$M" send --to 127.0.0.1:$p --token-file "$w/token" --region "$(cat "$w/reg")" --cold \
+	--freeze sigstop --io-timeout 10 > "$w/src.log" 2>&1
+rs=$?
+wait $gp
+check "garbage destination: send exits 1 with a protocol error" \
+	'[ $rs = 1 ] && grep -q "Protocol error" "$w/src.log"'
+check "garbage destination: the guest runs" 'kill -0 $gpid && [ "$(ps -o stat= -p $gpid | cut -c1)" != T ]'
+kill $gpid; wait $gpid 2>/dev/null
+
+# Usage.
+"$M" send --listen x > /dev/null 2>&1
+rc=$?
+check "send --listen is a usage error (2)" '[ $rc = 2 ]'
+"$M" send --to h:1 --region /proc/1/fd/0 --tracker pagemap-scan > "$w/use.log" 2>&1
+rc=$?
+check "--tracker pagemap-scan says it is not supported (2)" \
+	'[ $rc = 2 ] && grep -q "not supported yet" "$w/use.log"'
+env -u DT_MIGRATE_TOKEN "$M" send --to h:1 --region /x > "$w/use.log" 2>&1 < /dev/null
+rc=$?
+check "send without a token says so (2)" '[ $rc = 2 ] && grep -q "no token" "$w/use.log"'
+echo "1..$n"
+exit $st
