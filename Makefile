@@ -77,6 +77,8 @@ help:
 	@echo 'make bench          dirtytrack against uffd-wp, soft-dirty, mprotect and userspace'
 	@echo '                     transfer in the test VM (up to 60 min): out/bench/summary.md'
 	@echo 'make bench-smoke     the same on tiny sizes (part of make test): out/bench-smoke/'
+	@echo 'make bench-migrate   dt-migrate blackout by tracker and region size (256M, 1G, 4G;'
+	@echo '                     BENCH_SIZES=): out/bench/migrate/summary.md'
 	@echo 'make vm-run CMD=..  boot the 6.12 test VM, load dirtytrack.ko, run CMD, check dmesg'
 	@echo 'make test-two-hosts two VMs joined by a virtio-net link: dt-migrate between them'
 	@echo 'make torture SECONDS=N  the torture test in the VM for N s (default 60; SEED=..)'
@@ -227,6 +229,16 @@ test: all
 # Benchmarks in the test VM; results in out/bench/ (see scripts/bench.sh).
 bench: all
 	bash scripts/bench.sh
+
+# dt-migrate with each tracker and region size in one VM boot (about 30
+# minutes): out/bench/migrate/ (results.json, summary.md, blackout.png).
+BENCH_SIZES ?= 256M 1G 4G
+.PHONY: bench-migrate
+bench-migrate: all
+	rm -rf out/bench/migrate && mkdir -p out/bench/migrate
+	bash tests/vm/run.sh -t 5400 -c 2 -o $(CURDIR)/out/bench/migrate -m $(KMOD) -- \
+		bash tests/vm/bench_migrate.sh "$(BENCH_SIZES)" "dirtytrack soft-dirty"
+	python3 scripts/bench-migrate-report.py out/bench/migrate
 
 bench-smoke: all
 	bash scripts/bench.sh --smoke
