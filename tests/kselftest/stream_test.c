@@ -762,7 +762,8 @@ static void set_edge(struct wbuf *w, const struct unit *t, uint64_t *x)
 	memcpy(w->b + at, &v, rnd(x) & 1 ? 4 : 2);
 }
 
-TEST_F(xfer, kernel_and_library_agree)
+/* 300 streams through both readers: minutes on the debug kernel, not 30 s. */
+TEST_F_TIMEOUT(xfer, kernel_and_library_agree, 300)
 {
 	static struct wbuf base, w;
 	static char pages[3][PS];
