@@ -36,7 +36,9 @@
  * @manual: manual-protect mode (HARVEST does not re-protect).
  * @inflight: per page, sends whose pages the network stack still holds;
  *	writers wait for zero (allocated by the first STREAM).
- * @tx_pending: a send not yet wholly queued on its socket (@tx_lock).
+ * @tx_plock: guards @tx_pending, which a file's close may take.
+ * @tx_pending: a send not yet wholly queued on its socket (@tx_plock; a
+ *	call under @tx_lock takes it out while it sends it).
  * @tx_records: PAGE and ZERO records sent since the last round marker
  *	(@tx_lock).
  * @rx: receive state (allocated by the first RECEIVE; @rx_lock).
@@ -60,6 +62,7 @@ struct dt_region {
 	bool tracking;
 	bool manual;
 	atomic_t *inflight;
+	spinlock_t tx_plock;	/* see @tx_plock above */
 	struct dt_tx_batch *tx_pending;
 	u64 tx_records;
 	struct dt_rx *rx;
@@ -131,10 +134,10 @@ void dt_region_put(struct dt_region *r);
 void dt_region_put_async(struct dt_region *r);
 
 /* stream.c */
-long dt_ioc_stream(struct dt_region *r, struct dirtytrack_stream __user *uarg);
+long dt_ioc_stream(struct file *file, struct dirtytrack_stream __user *uarg);
 long dt_ioc_receive(struct dt_region *r, struct dirtytrack_receive __user *uarg);
 int dt_wait_inflight(struct dt_region *r, pgoff_t idx);
-void dt_stream_release(struct dt_region *r);
+void dt_stream_file_closed(struct dt_region *r, const struct file *file);
 void dt_stream_free(struct dt_region *r);
 
 static inline bool dt_is_inflight(struct dt_region *r, pgoff_t idx)

@@ -556,7 +556,7 @@ static long dt_region_ioctl(struct file *file, unsigned int cmd, unsigned long a
 	case DIRTYTRACK_IOC_STATS:
 		return dt_ioc_stats(r, uarg);
 	case DIRTYTRACK_IOC_STREAM:
-		return dt_ioc_stream(r, uarg);
+		return dt_ioc_stream(file, uarg);
 	case DIRTYTRACK_IOC_RECEIVE:
 		return dt_ioc_receive(r, uarg);
 	default:
@@ -832,7 +832,6 @@ static void dt_region_close(struct kref *kref)
 {
 	struct dt_region *r = container_of(kref, struct dt_region, kref);
 
-	dt_stream_release(r);
 	/*
 	 * Free the pages now, while the file still pins the module: nothing of
 	 * the module may run when the inode is evicted. Pages that sends still
@@ -868,7 +867,10 @@ static int dt_region_open(struct inode *inode, struct file *file)
 
 static int dt_region_release(struct inode *inode, struct file *file)
 {
-	kref_put(&dt_file_region(file)->kref, dt_region_close);
+	struct dt_region *r = dt_file_region(file);
+
+	dt_stream_file_closed(r, file);
+	kref_put(&r->kref, dt_region_close);
 	return 0;
 }
 
@@ -935,6 +937,7 @@ int dt_region_create(const struct dirtytrack_create *args)
 	INIT_WORK(&r->free_work, dt_region_free_work);
 	mutex_init(&r->lock);
 	mutex_init(&r->tx_lock);
+	spin_lock_init(&r->tx_plock);
 	mutex_init(&r->rx_lock);
 	r->memcg = get_mem_cgroup_from_mm(current->mm);
 

@@ -79,6 +79,7 @@ struct dt_tx_batch {
 	struct ubuf_info ubuf;
 	struct dt_region *r;
 	struct sock *sk;		/* pending on this socket (a reference) */
+	const struct file *owner;	/* pending: the region file of the call */
 	struct page *hdrs;		/* stream header, then record headers */
 	unsigned int hdr_used;		/* bytes of @hdrs used */
 	unsigned int nbv, npages, nrecs, nheld;
@@ -317,7 +318,7 @@ static int dt_tx_sg_from_iter(struct sk_buff *skb, struct iov_iter *from, size_t
  * @sock (a resumable error), or aborted.
  */
 static int dt_tx_send(struct dt_region *r, struct dt_tx_batch *b, struct socket *sock,
-		      u64 *bytes)
+		      const struct file *file, u64 *bytes)
 {
 	struct msghdr msg = {
 		.msg_flags = MSG_ZEROCOPY | MSG_NOSIGNAL,
@@ -340,7 +341,6 @@ static int dt_tx_send(struct dt_region *r, struct dt_tx_batch *b, struct socket 
 		*bytes += ret;
 		ret = 0;
 	}
-	r->tx_pending = NULL;
 	if (!ret) {
 		dt_tx_release(b);
 	} else if (dt_tx_resumable(ret)) {
@@ -349,7 +349,10 @@ static int dt_tx_send(struct dt_region *r, struct dt_tx_batch *b, struct socket 
 			b->sk = sock->sk;
 			sock_hold(b->sk);
 		}
+		b->owner = file;
+		spin_lock(&r->tx_plock);
 		r->tx_pending = b;
+		spin_unlock(&r->tx_plock);
 	} else {
 		dt_tx_abort(b);
 	}
@@ -360,25 +363,32 @@ static int dt_tx_send(struct dt_region *r, struct dt_tx_batch *b, struct socket 
  * A send cut short before goes on first, on its own socket only. Returns 0
  * to go on, 1 when it ended the round (its marker is out), or an errno. A
  * batch whose connection is gone (reset, or its socket closed) is dropped,
- * its pages dirty again, so that it cannot wedge the region.
+ * its pages dirty again, so that it cannot wedge the region. The call owns
+ * the batch while it sends it: it is no longer pending meanwhile.
  */
-static int dt_tx_resume(struct dt_region *r, struct socket *sock, struct dirtytrack_stream *s)
+static int dt_tx_resume(struct dt_region *r, struct socket *sock, const struct file *file,
+			struct dirtytrack_stream *s)
 {
-	struct dt_tx_batch *b = r->tx_pending;
+	struct dt_tx_batch *b;
 	bool marker;
 	int ret;
 
+	spin_lock(&r->tx_plock);
+	b = r->tx_pending;
+	if (b && b->sk != sock->sk && dt_tx_sk_open(b->sk)) {
+		spin_unlock(&r->tx_plock);
+		return -EBUSY;
+	}
+	r->tx_pending = NULL;
+	spin_unlock(&r->tx_plock);
 	if (!b)
 		return 0;
 	if (b->sk != sock->sk) {
-		if (dt_tx_sk_open(b->sk))
-			return -EBUSY;
-		r->tx_pending = NULL;
 		dt_tx_abort(b);
 		return 0;
 	}
 	marker = b->marker;
-	ret = dt_tx_send(r, b, sock, &s->bytes);
+	ret = dt_tx_send(r, b, sock, file, &s->bytes);
 	if (ret)
 		return ret;
 	if (marker) {
@@ -390,6 +400,7 @@ static int dt_tx_resume(struct dt_region *r, struct socket *sock, struct dirtytr
 
 struct dt_tx_ctx {
 	struct dt_region *r;
+	const struct file *file;	/* the region file of the call */
 	struct dt_tx_batch *b;
 	u64 budget, planned;	/* bytes: the call's budget, queued or batched */
 	unsigned long *bitmap;	/* SRC_BITMAP: the caller's bitmap */
@@ -590,7 +601,7 @@ static long dt_tx_run(struct dt_tx_ctx *tx, struct socket *sock, struct dirtytra
 		if (!b->len) {
 			dt_tx_release(b);
 		} else {
-			err = dt_tx_send(r, b, sock, &s->bytes);
+			err = dt_tx_send(r, b, sock, tx->file, &s->bytes);
 			if (err)
 				return err;
 		}
@@ -608,10 +619,11 @@ static long dt_tx_run(struct dt_tx_ctx *tx, struct socket *sock, struct dirtytra
 	}
 }
 
-long dt_ioc_stream(struct dt_region *r, struct dirtytrack_stream __user *uarg)
+long dt_ioc_stream(struct file *file, struct dirtytrack_stream __user *uarg)
 {
+	struct dt_region *r = file->private_data;
 	struct dirtytrack_stream s;
-	struct dt_tx_ctx tx = { .r = r };
+	struct dt_tx_ctx tx = { .r = r, .file = file };
 	struct socket *sock;
 	long ret;
 	int err;
@@ -652,7 +664,7 @@ long dt_ioc_stream(struct dt_region *r, struct dirtytrack_stream __user *uarg)
 	 * Whatever this call's source, a batch left pending goes first: a
 	 * source gone bad since (tracking stopped) must not wedge it.
 	 */
-	ret = dt_tx_resume(r, sock, &s);
+	ret = dt_tx_resume(r, sock, file, &s);
 	if (ret) {
 		if (ret == 1)
 			ret = 0;
@@ -679,13 +691,27 @@ out_free:
 	return ret;
 }
 
-/* Last file closed: a send still pending will never be finished. */
-void dt_stream_release(struct dt_region *r)
+/*
+ * A region file is closed. A send it left pending (cut short by a signal
+ * or a full socket buffer) can be finished only by a call through a file
+ * that is still open: if it was this one, nothing will finish it, and its
+ * pages' writers would wait for good. Drop it, its pages dirty again.
+ * Called for every file, without r->tx_lock: a send on another file may
+ * hold that across socket waits.
+ */
+void dt_stream_file_closed(struct dt_region *r, const struct file *file)
 {
-	if (r->tx_pending) {
-		dt_tx_abort(r->tx_pending);
+	struct dt_tx_batch *b;
+
+	spin_lock(&r->tx_plock);
+	b = r->tx_pending;
+	if (b && b->owner == file)
 		r->tx_pending = NULL;
-	}
+	else
+		b = NULL;
+	spin_unlock(&r->tx_plock);
+	if (b)
+		dt_tx_abort(b);
 }
 
 /* ---- receive ---- */

@@ -993,7 +993,7 @@ static int tx_sg(FIXTURE_DATA(xfer) *self, bool on)
  * Leave a batch of STREAM cut short (pending): tiny socket buffers, nobody
  * reading, a blocking send stopped by a signal. Returns the call's errno.
  */
-static int cut_short(FIXTURE_DATA(xfer) *self, struct dirtytrack_stream *s)
+static int cut_short(FIXTURE_DATA(xfer) *self, int rfd, struct dirtytrack_stream *s)
 {
 	struct sigaction sa = { .sa_handler = on_alarm };	/* no SA_RESTART */
 	int small = 4096, ret;
@@ -1002,7 +1002,7 @@ static int cut_short(FIXTURE_DATA(xfer) *self, struct dirtytrack_stream *s)
 	setsockopt(self->rx, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
 	sigaction(SIGALRM, &sa, NULL);
 	alarm(1);
-	ret = dt_xioctl(self->src, DIRTYTRACK_IOC_STREAM, s);
+	ret = dt_xioctl(rfd, DIRTYTRACK_IOC_STREAM, s);
 	alarm(0);
 	return ret;
 }
@@ -1044,7 +1044,7 @@ TEST_F(xfer, resume_without_scatter_gather)
 	close(self->rx);
 	tcp_pair_opt(_metadata, self, 0, true);
 	s.sockfd = self->tx;
-	ret = cut_short(self, &s);
+	ret = cut_short(self, self->src, &s);
 	EXPECT_TRUE(ret == 0 || ret == -EINTR) TH_LOG("stream: %d", ret);
 	EXPECT_EQ(0, s.done);
 	s.flags &= ~DIRTYTRACK_STREAM_HEADER;
@@ -1123,7 +1123,7 @@ TEST_F_TIMEOUT(xfer, reset_with_a_pending_batch, 60)
 	ASSERT_EQ(0, dt_track_start(self->src, 0));
 	for (int p = 0; p < NP; p++)
 		memset(self->smap + p * PS, p ^ 0x21, PS);
-	ret = cut_short(self, &s);
+	ret = cut_short(self, self->src, &s);
 	ASSERT_TRUE(ret == 0 || ret == -EINTR) TH_LOG("stream: %d", ret);
 	ASSERT_EQ(0, s.done);
 	/* The receiver resets the connection. */
@@ -1171,7 +1171,7 @@ TEST_F(xfer, close_with_a_pending_batch)
 	/* Payloads: 256 ZERO records alone (8 KiB) fit in the socket buffers. */
 	for (int p = 0; p < NP; p++)
 		memset(self->smap + p * PS, p + 1, PS);
-	ret = cut_short(self, &s);
+	ret = cut_short(self, self->src, &s);
 	ASSERT_TRUE(ret == 0 || ret == -EINTR) TH_LOG("stream: %d", ret);
 	ASSERT_EQ(0, s.done);
 	close(self->tx);
@@ -1184,6 +1184,71 @@ TEST_F(xfer, close_with_a_pending_batch)
 		got = read(self->rx, buf, sizeof(buf));
 	} while (got > 0 && loops++ < 100000);
 	EXPECT_TRUE(got == 0 || (got < 0 && errno == ECONNRESET));
+}
+
+/*
+ * A send cut short through a file that is then closed (a mover reopened
+ * the region through /proc and gave up): nothing can finish it, so the
+ * close drops it, though the socket stays open and no STREAM follows. Its
+ * pages are reported again, and their writers wait only for what the stack
+ * holds: once the receiver has read it, they go on.
+ */
+TEST_F(xfer, closing_the_sender_file_ends_a_pending_batch)
+{
+	struct dirtytrack_stream s = { .npages = NP,
+		.flags = DIRTYTRACK_STREAM_SRC_HARVEST | DIRTYTRACK_STREAM_HEADER |
+			 DIRTYTRACK_STREAM_END_ROUND };
+	int snd, ret, err, status = -1;
+	uint64_t *map, n;
+	char path[64];
+	pid_t pid;
+
+	ASSERT_EQ(0, dt_track_start(self->src, 0));
+	for (int p = 0; p < NP; p++)
+		memset(self->smap + p * PS, p ^ 0x5a, PS);
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", self->src);
+	snd = open(path, O_RDWR);
+	ASSERT_LE(0, snd);
+	s.sockfd = self->tx;
+	ret = cut_short(self, snd, &s);
+	ASSERT_TRUE(ret == 0 || ret == -EINTR) TH_LOG("stream: %d", ret);
+	ASSERT_EQ(0, s.done);
+	/* Page 0 is in the pending batch: its writer waits for the send. */
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		close(snd);	/* the sender's file is the parent's alone */
+		self->smap[0] = 1;
+		_exit(0);
+	}
+	usleep(200000);
+	close(snd);
+	/* The receiver reads what was queued; nothing more comes. */
+	ASSERT_EQ(0, fcntl(self->rx, F_SETFL, O_NONBLOCK));
+	for (int i = 0; i < 400 && status < 0; i++) {
+		char buf[65536];
+
+		while (read(self->rx, buf, sizeof(buf)) > 0)
+			;
+		if (waitpid(pid, &status, WNOHANG) != pid)
+			status = -1;
+		usleep(50000);
+	}
+	if (status < 0)
+		kill(pid, SIGKILL);
+	EXPECT_EQ(0, status) TH_LOG("the writer still waits: the batch was not dropped");
+	/* The dropped batch's pages, page 0 among them, are dirty again. */
+	map = dt_harvest_all(self->src, NP, &n, &err);
+	ASSERT_EQ(0, err);
+	EXPECT_TRUE(map[0] & 1);
+	EXPECT_LT(1, n);
+	free(map);
+	/* The region's own file was not the sender's: STREAM on it works. */
+	tcp_repair(_metadata, self);
+	s = (struct dirtytrack_stream){ .sockfd = self->tx, .npages = NP,
+		.flags = DIRTYTRACK_STREAM_SRC_RANGE | DIRTYTRACK_STREAM_HEADER |
+			 DIRTYTRACK_STREAM_END_ROUND };
+	stream_to_done(_metadata, self, &s);
 }
 
 /*
@@ -1202,7 +1267,7 @@ TEST_F_TIMEOUT(xfer, waiters_on_a_pending_page_are_killable, 300)
 	for (int i = 0; i < NP; i++)
 		memset(self->smap + i * PS, i, PS);
 	ASSERT_EQ(0, dt_track_start(self->src, 0));
-	ret = cut_short(self, &s);
+	ret = cut_short(self, self->src, &s);
 	ASSERT_TRUE(ret == 0 || ret == -EINTR) TH_LOG("stream: %d", ret);
 	ASSERT_EQ(0, s.done);
 	ASSERT_LT(0, s.records);
