@@ -488,8 +488,22 @@ static void __attribute__((noreturn)) src_fail(struct src *s, int err, const cha
 		exit(EXIT_IN_DOUBT);
 	}
 	send_refuse(s->ctl, err, why);
+	/*
+	 * Pages of a send cut short stay in flight, their writers waiting,
+	 * until the stack lets go of them: reset the data connection (no
+	 * retransmissions to a dead peer), and close our region file, which
+	 * drops what the module still holds.
+	 */
+	if (s->data >= 0) {
+		struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+		setsockopt(s->data, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+		close(s->data);
+	}
 	if (s->tracking)
 		dt_track_stop(s->rfd);
+	if (s->rfd >= 0)
+		close(s->rfd);
 	if (s->wl.frozen && dt_workload_thaw(&s->wl))
 		fprintf(stderr, "dt-migrate: %s\n", s->wl.why);
 	fprintf(stderr, "dt-migrate: stage %d %s: %s\n"
