@@ -154,8 +154,8 @@ $(O)/uapi/linux/%.h: | need-kdir
 	@mkdir -p $(dir $@)
 	cd $(KDIR) && sh scripts/headers_install.sh \
 		../linux-headers-$(patsubst %-amd64,%,$(KREL))-common/include/uapi/linux/$*.h $(abspath $@)
-$(O)/lib/tracker.o: $(UAPI_612)
-$(O)/lib/tracker.o: UCFLAGS += -I$(O)/uapi
+$(O)/lib/tracker.o $(O)/tools/dt-guest: $(UAPI_612)
+$(O)/lib/tracker.o $(O)/tools/dt-guest: UCFLAGS += -I$(O)/uapi
 
 $(LIB): $(LIB_OBJS)
 	@mkdir -p $(dir $@)
@@ -232,12 +232,14 @@ bench: all
 
 # dt-migrate with each tracker and region size in one VM boot (about 30
 # minutes): out/bench/migrate/ (results.json, summary.md, blackout.png).
+# The VM holds a source and a destination of the largest size.
 BENCH_SIZES ?= 256M 1G 4G
+BENCH_VM_MB ?= 11264
 .PHONY: bench-migrate
 bench-migrate: all
 	rm -rf out/bench/migrate && mkdir -p out/bench/migrate
-	bash tests/vm/run.sh -t 5400 -c 2 -o $(CURDIR)/out/bench/migrate -m $(KMOD) -- \
-		bash tests/vm/bench_migrate.sh "$(BENCH_SIZES)" "dirtytrack soft-dirty"
+	bash tests/vm/run.sh -t 5400 -c 2 -M $(BENCH_VM_MB) -o $(CURDIR)/out/bench/migrate -m $(KMOD) -- \
+		bash tests/vm/bench_migrate.sh "$(BENCH_SIZES)" "dirtytrack pagemap-scan soft-dirty"
 	python3 scripts/bench-migrate-report.py out/bench/migrate
 
 bench-smoke: all

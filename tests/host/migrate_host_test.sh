@@ -1,9 +1,10 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # dt-migrate on the host, without the module: a cold migration of a memfd
-# dt-guest over loopback (userspace sender and receiver), checked by
-# dt-guest --resume, and the errors that need no kernel side: a wrong
-# token, a garbage destination, usage. TAP.
+# dt-guest over loopback (userspace sender and receiver) and a live one
+# tracked with pagemap-scan (where the kernel has it), checked by dt-guest
+# --resume, and the errors that need no kernel side: an unregistered
+# mapping, a wrong token, a garbage destination, usage. TAP.
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 M=$top/out/tools/dt-migrate G=$top/out/tools/dt-guest PY=/usr/bin/python3
@@ -21,9 +22,10 @@ port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); prin
 od -An -tx1 -N32 /dev/urandom | tr -d ' \n' > "$w/token"
 od -An -tx1 -N32 /dev/urandom | tr -d ' \n' > "$w/bad"
 
+# guest [DT-GUEST OPTIONS...]: a memfd dt-guest; sets gpid
 guest() {
 	rm -f "$w/reg"
-	setsid "$G" --memfd --size 4M --rate 2000 --region-out "$w/reg" > "$w/guest.log" 2>&1 &
+	setsid "$G" --memfd --size 4M --rate 2000 --region-out "$w/reg" "$@" > "$w/guest.log" 2>&1 &
 	gpid=$!
 	disown $gpid
 	for i in $(seq 100); do [ -s "$w/reg" ] && return 0; sleep 0.1; done
@@ -46,6 +48,36 @@ check "cold migration: dt-guest verified on the destination" 'grep -q "verify OK
 check "cold migration: the source guest was killed" '! kill -0 $gpid 2>/dev/null'
 check "cold migration: JSON completed" \
 	'$PY -c "import json,sys; sys.exit(json.load(open(sys.argv[1]))[\"status\"] != \"completed\")" "$w/src.json"'
+
+# A live migration tracked by PAGEMAP_SCAN on the guest's uffd-wp
+# registration (Linux 6.7+), chosen by auto; the receiver checks each page.
+if guest --uffd-wp; then
+	p=$(port)
+	"$M" receive --listen 127.0.0.1:$p --token-file "$w/token" --receiver user --wait \
+		--exec "$G" --resume --verify-only > "$w/dst.log" 2>&1 &
+	rp=$!
+	"$M" send --to 127.0.0.1:$p --token-file "$w/token" --region "$(cat "$w/reg")" \
+		--freeze sigstop --io-timeout 10 --json "$w/src.json" > "$w/src.log" 2>&1
+	rs=$?
+	wait $rp
+	rr=$?
+	check "pagemap-scan: both sides exit 0" '[ $rs = 0 ] && [ $rr = 0 ]'
+	check "pagemap-scan: dt-guest verified on the destination" 'grep -q "verify OK" "$w/dst.log"'
+	check "pagemap-scan: auto chose it and ran harvest rounds" \
+		'$PY -c "import json,sys; j=json.load(open(sys.argv[1])); sys.exit(j[\"tracker\"] != \"pagemap-scan\" or len(j[\"rounds\"]) < 2)" "$w/src.json"'
+else
+	n=$((n + 1)); echo "ok $n - pagemap-scan # SKIP $(tail -n 1 "$w/guest.log")"
+fi
+
+# pagemap-scan asked for on a mapping that is not registered: refused, says why.
+guest
+"$M" send --to 127.0.0.1:$(port) --token-file "$w/token" --region "$(cat "$w/reg")" \
+	--tracker pagemap-scan --freeze sigstop --io-timeout 10 > "$w/src.log" 2>&1
+rs=$?
+check "pagemap-scan without registration: exits 1 naming dt-guest --uffd-wp" \
+	'[ $rs = 1 ] && grep -q "uffd-wp" "$w/src.log"'
+check "pagemap-scan without registration: the guest runs" 'kill -0 $gpid'
+kill $gpid; wait $gpid 2>/dev/null
 
 # A wrong token: refused, the source guest goes on.
 guest
@@ -83,10 +115,10 @@ kill $gpid; wait $gpid 2>/dev/null
 "$M" send --listen x > /dev/null 2>&1
 rc=$?
 check "send --listen is a usage error (2)" '[ $rc = 2 ]'
-"$M" send --to h:1 --region /proc/1/fd/0 --tracker pagemap-scan > "$w/use.log" 2>&1
+"$M" send --to h:1 --region /proc/1/fd/0 --tracker pages > "$w/use.log" 2>&1
 rc=$?
-check "--tracker pagemap-scan says it is not supported (2)" \
-	'[ $rc = 2 ] && grep -q "not supported yet" "$w/use.log"'
+check "--tracker pages is a usage error (2) listing the trackers" \
+	'[ $rc = 2 ] && grep -q "pagemap-scan or soft-dirty" "$w/use.log"'
 env -u DT_MIGRATE_TOKEN "$M" send --to h:1 --region /x > "$w/use.log" 2>&1 < /dev/null
 rc=$?
 check "send without a token says so (2)" '[ $rc = 2 ] && grep -q "no token" "$w/use.log"'

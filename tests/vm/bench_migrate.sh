@@ -5,12 +5,12 @@
 # one boot. One JSON line per run in $DT_OUT/migrate.jsonl (dt-migrate's
 # own --json plus size, tracker and verdict); scripts/bench-migrate-report.py
 # makes the summary. Every run must verify on the destination.
-# Usage: bench_migrate.sh SIZES TRACKERS   (e.g. "256M 1G 4G" "dirtytrack soft-dirty")
+# Usage: bench_migrate.sh SIZES TRACKERS   (e.g. "256M 1G 4G" "dirtytrack pagemap-scan soft-dirty")
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 work=$(mktemp -d)
 . "$top/tests/vm/migrate_lib.sh"
-sizes=${1:-256M 1G 4G} trackers=${2:-dirtytrack soft-dirty}
+sizes=${1:-256M 1G 4G} trackers=${2:-dirtytrack pagemap-scan soft-dirty}
 RATE=${DT_BENCH_RATE:-2000} WSS=${DT_BENCH_WSS:-8192} REPS=${DT_BENCH_REPS:-2}
 out=${DT_OUT:?}/migrate.jsonl
 : > "$out"
@@ -20,7 +20,11 @@ for size in $sizes; do
 	for tracker in $trackers; do
 		for rep in $(seq "$REPS"); do
 			T=$tracker-$size-$rep
-			mem=(); [ "$tracker" = dirtytrack ] || mem=(--memfd)
+			case $tracker in
+			dirtytrack) mem=() ;;
+			pagemap-scan) mem=(--memfd --uffd-wp) ;;
+			*) mem=(--memfd) ;;
+			esac
 			start_guest "$T" "${mem[@]}" --size "$size" --wss "$WSS" --rate "$RATE" ||
 				{ echo "$T: dt-guest did not start"; status=1; continue; }
 			# Let the guest touch its whole working set first.

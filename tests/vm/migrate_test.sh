@@ -119,6 +119,11 @@ migrate_ok user_to_kernel --size 16M --rate $R -- --receiver kernel -- --sender 
 migrate_ok softdirty --memfd --size 16M --rate $((R / 2)) -- -- --tracker soft-dirty
 check "softdirty: the JSON names the tracker and harvest rounds ran" \
 	'$PY -c "import json,sys; j=json.load(open(sys.argv[1])); sys.exit(j[\"tracker\"] != \"soft-dirty\" or len(j[\"rounds\"]) < 3)" "$work/softdirty.src.json"'
+# pagemap-scan: the guest registers its memfd mapping for async uffd-wp;
+# auto picks PAGEMAP_SCAN on /proc/PID/pagemap, no freeze around harvests.
+migrate_ok pagemap_scan --memfd --uffd-wp --size 16M --rate $((R / 2)) -- --
+check "pagemap_scan: auto chose it and harvest rounds ran" \
+	'$PY -c "import json,sys; j=json.load(open(sys.argv[1])); sys.exit(j[\"tracker\"] != \"pagemap-scan\" or len(j[\"rounds\"]) < 3)" "$work/pagemap_scan.src.json"'
 migrate_ok forced --size 16M --wss 2048 --rate 0 -- -- --downtime-limit 0 --max-rounds 2 --on-timeout force
 
 # Non-converging, cancelled: the workload stays on the source.

@@ -76,6 +76,15 @@ int dt_tracker_start(struct dt_tracker *t);
  */
 int dt_tracker_harvest(struct dt_tracker *t, uint64_t *bitmap, uint64_t *ndirty);
 int dt_tracker_stop(struct dt_tracker *t);
+/*
+ * The uffd-wp harvest on any process: PAGEMAP_SCAN on @pagemap (an open
+ * /proc/PID/pagemap) over @npages pages from address @start. Sets the bits
+ * of the written pages in @bitmap (harvest layout; others are left alone)
+ * and, with @wp, write-protects them again in the same walk. -EPERM if a
+ * mapping there is not registered for async uffd-wp, -ENOTTY (or -EINVAL)
+ * without PAGEMAP_SCAN (before Linux 6.7).
+ */
+int dt_pagemap_scan(int pagemap, uint64_t start, uint64_t npages, bool wp, uint64_t *bitmap);
 /* Stop, release the memory (if created here) and free @t. */
 void dt_tracker_destroy(struct dt_tracker *t);
 

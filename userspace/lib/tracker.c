@@ -114,30 +114,35 @@ static int uffd_setup(struct dt_tracker *t)
 
 #define SCAN_VEC 1024
 
-/* PAGEMAP_SCAN: written pages, write-protected again in the same walk. */
-static int uffd_harvest(struct dt_tracker *t, uint64_t *bitmap)
+int dt_pagemap_scan(int pagemap, uint64_t start, uint64_t npages, bool wp, uint64_t *bitmap)
 {
 	struct page_region vec[SCAN_VEC];
-	uint64_t base = (uintptr_t)t->mem, end = base + t->bytes;
+	uint64_t end = start + npages * PS;
 	struct pm_scan_arg a = {
 		.size = sizeof(a),
-		.flags = PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC,
-		.start = base, .end = end,
+		.flags = PM_SCAN_CHECK_WPASYNC | (wp ? PM_SCAN_WP_MATCHING : 0),
+		.start = start, .end = end,
 		.vec = (uintptr_t)vec, .vec_len = SCAN_VEC,
 		.category_mask = PAGE_IS_WRITTEN, .return_mask = PAGE_IS_WRITTEN,
 	};
 
 	while (a.start < end) {
-		long n = ioctl(t->pagemap, PAGEMAP_SCAN, &a);
+		long n = ioctl(pagemap, PAGEMAP_SCAN, &a);
 
 		if (n < 0)
 			return -errno;
 		for (long i = 0; i < n; i++)
-			for (uint64_t p = (vec[i].start - base) / PS; p < (vec[i].end - base) / PS; p++)
+			for (uint64_t p = (vec[i].start - start) / PS; p < (vec[i].end - start) / PS; p++)
 				dt_bitmap_set(bitmap, p);
 		a.start = a.walk_end;
 	}
 	return 0;
+}
+
+/* PAGEMAP_SCAN: written pages, write-protected again in the same walk. */
+static int uffd_harvest(struct dt_tracker *t, uint64_t *bitmap)
+{
+	return dt_pagemap_scan(t->pagemap, (uintptr_t)t->mem, t->npages, true, bitmap);
 }
 
 /* ---- soft-dirty ---- */

@@ -38,6 +38,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <linux/userfaultfd.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -45,8 +46,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -117,7 +120,7 @@ struct verdict {
 
 static struct {
 	uint64_t size, wss, rate, seed, duration;
-	bool memfd, resume, verify_only;
+	bool memfd, resume, verify_only, uffd_wp;
 	const char *region_out, *status_file;
 	const char *start_only;	/* a start-mode option given, for --resume */
 } opt = { .size = 256ULL << 20, .rate = 1000, .seed = 1 };
@@ -134,10 +137,10 @@ static void usage(FILE *f)
 "\n"
 "SYNOPSIS\n"
 "    dt-guest [--size BYTES] [--wss PAGES] [--rate PAGES/S] [--seed N]\n"
-"             [--duration SECONDS] [--memfd] [--region-out FILE]\n"
+"             [--duration SECONDS] [--memfd] [--uffd-wp] [--region-out FILE]\n"
 "             [--status-file FILE]\n"
 "    dt-guest --resume [--verify-only] [--rate PAGES/S] [--duration SECONDS]\n"
-"             [--status-file FILE]\n"
+"             [--uffd-wp] [--status-file FILE]\n"
 "\n"
 "DESCRIPTION\n"
 "    Creates a dirtytrack region (or, with --memfd, a memfd), maps it shared\n"
@@ -190,6 +193,13 @@ static void usage(FILE *f)
 "                          0 writes until a signal (default 0)\n"
 "    --memfd               use a memfd instead of a dirtytrack region (no\n"
 "                          module needed; what the host tests use)\n"
+"    --uffd-wp             register the mapping with a userfaultfd for write\n"
+"                          protection in async mode (UFFD_FEATURE_WP_ASYNC,\n"
+"                          Linux 6.7+) and keep that userfaultfd open: this\n"
+"                          grants the write tracking that PAGEMAP_SCAN on\n"
+"                          /proc/PID/pagemap harvests (dt-migrate --tracker\n"
+"                          pagemap-scan). Nothing waits on the userfaultfd:\n"
+"                          the kernel resolves each write fault itself\n"
 "    --region-out FILE     once the superblock is written, write the\n"
 "                          region's /proc/PID/fd/N path and a newline to\n"
 "                          FILE (atomically: FILE.tmp, then rename)\n"
@@ -230,6 +240,8 @@ static void usage(FILE *f)
 "        dt-guest --size 1G --region-out /run/guest.region\n"
 "    A 4 MiB memfd written as fast as possible for 10 s:\n"
 "        dt-guest --memfd --size 4M --rate 0 --duration 10\n"
+"    A memfd that dt-migrate --tracker pagemap-scan can track:\n"
+"        dt-guest --memfd --uffd-wp --size 64M\n"
 "    Check it while it runs:\n"
 "        kill -USR1 PID\n"
 "    Check a copy taken while it was stopped, then continue from it:\n"
@@ -829,6 +841,36 @@ static void map_region(struct guest *g, int fd, bool writable)
 	g->base = m;
 }
 
+/*
+ * --uffd-wp: register the mapping for async write protection. Another
+ * process (dt-migrate) then harvests and re-protects its written pages
+ * with PAGEMAP_SCAN on /proc/PID/pagemap; the kernel resolves the write
+ * faults itself, so nobody reads the userfaultfd. It stays open for the
+ * life of the process: closing it would unregister the mapping.
+ */
+static void grant_uffd_wp(const struct guest *g)
+{
+	struct uffdio_api api = {
+		.api = UFFD_API,
+		.features = UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED,
+	};
+	struct uffdio_register reg = {
+		.range = { .start = (uintptr_t)g->base, .len = g->size },
+		.mode = UFFDIO_REGISTER_MODE_WP,
+	};
+	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+
+	if (fd < 0)
+		die_hint(errno, errno == EPERM ? "run as root, or set vm.unprivileged_userfaultfd=1"
+			 : NULL, "--uffd-wp: userfaultfd");
+	if (ioctl(fd, UFFDIO_API, &api))
+		die_hint(errno, "async write protection needs Linux 6.7+", "--uffd-wp: UFFDIO_API "
+			 "with UFFD_FEATURE_WP_ASYNC");
+	if (ioctl(fd, UFFDIO_REGISTER, &reg))
+		die(errno, "--uffd-wp: UFFDIO_REGISTER of the mapping (%llu bytes) for write "
+		    "protection", (unsigned long long)g->size);
+}
+
 static int create_region(uint64_t size)
 {
 	const char *dev = getenv("DIRTYTRACK_DEV");
@@ -883,6 +925,8 @@ static int start(struct guest *g)
 	catch_signals();
 	fd = g->fd = create_region(g->size);
 	map_region(g, fd, true);
+	if (opt.uffd_wp)
+		grant_uffd_wp(g);
 	init_sb(g);
 	snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)getpid(), fd);
 	printf("dt-guest: pid %d region %s size %llu wss %llu\n", (int)getpid(), path,
@@ -940,6 +984,8 @@ static int resume(struct guest *g)
 		return EXIT_VERIFY;
 	if (opt.verify_only)
 		return EXIT_OK;
+	if (opt.uffd_wp)
+		grant_uffd_wp(g);
 	recover(g);
 	return run(g);
 }
@@ -987,7 +1033,7 @@ static bool parse_num(const char *s, bool suffix, uint64_t max, uint64_t *out)
 
 enum {
 	O_SIZE = 256, O_WSS, O_RATE, O_SEED, O_DURATION, O_MEMFD, O_REGION_OUT,
-	O_STATUS_FILE, O_RESUME, O_VERIFY_ONLY,
+	O_STATUS_FILE, O_RESUME, O_VERIFY_ONLY, O_UFFD_WP,
 };
 
 static const struct option long_opts[] = {
@@ -1001,6 +1047,7 @@ static const struct option long_opts[] = {
 	{ "status-file", required_argument, NULL, O_STATUS_FILE },
 	{ "resume", no_argument, NULL, O_RESUME },
 	{ "verify-only", no_argument, NULL, O_VERIFY_ONLY },
+	{ "uffd-wp", no_argument, NULL, O_UFFD_WP },
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 }
 };
@@ -1034,6 +1081,9 @@ static bool set_opt(int o, const char *arg)
 		return true;
 	case O_VERIFY_ONLY:
 		opt.verify_only = true;
+		return true;
+	case O_UFFD_WP:
+		opt.uffd_wp = true;
 		return true;
 	}
 	return false;
@@ -1077,6 +1127,8 @@ static int parse_args(int argc, char **argv)
 				   opt.start_only);
 	if (opt.verify_only && !opt.resume)
 		return usage_error("--verify-only needs --resume");
+	if (opt.verify_only && opt.uffd_wp)
+		return usage_error("--uffd-wp tracks writes: not with --verify-only");
 	if (!opt.resume && opt.wss > max_wss(opt.size / PS))
 		return usage_error("--wss %llu does not fit in --size %llu: at most %llu data pages",
 				   (unsigned long long)opt.wss, (unsigned long long)opt.size,

@@ -36,6 +36,7 @@
 #include <linux/sockios.h>
 
 #include "dt_proto.h"
+#include "dt_tracker.h"
 #include "dt_wire.h"
 #include "dt_workload.h"
 #include "libdirtytrack.h"
@@ -78,7 +79,8 @@ static void usage(FILE *f)
 "                    [--pid PID] [--freeze cgroup|sigstop] [--cgroup PATH] [--meta FILE]\n"
 "                    [--downtime-limit MS] [--max-rounds N] [--timeout S]\n"
 "                    [--on-timeout cancel|force] [--cold] [--keep-source]\n"
-"                    [--tracker auto|dirtytrack|soft-dirty] [--sender kernel|user]\n"
+"                    [--tracker auto|dirtytrack|pagemap-scan|soft-dirty]\n"
+"                    [--sender kernel|user]\n"
 "                    [--io-timeout S] [--freeze-timeout MS] [--json FILE] [--quiet]\n"
 "    dt-migrate --help\n"
 "\n"
@@ -181,19 +183,27 @@ static void usage(FILE *f)
 "    --keep-source\n"
 "           After activation leave the source workload frozen instead of\n"
 "           killing it.\n"
-"    --tracker auto|dirtytrack|soft-dirty\n"
+"    --tracker auto|dirtytrack|pagemap-scan|soft-dirty\n"
 "           The dirty tracker. dirtytrack: the module's region tracking, for a\n"
-"           region. soft-dirty: for a workload whose memory is a memfd it maps\n"
-"           (no module needed on the source): clear_refs and bit 55 of\n"
-"           /proc/PID/pagemap; the workload is frozen around each harvest,\n"
-"           as CRIU does, since the two steps are not atomic, and\n"
-"           clear_refs write-protects all of its memory, not only the\n"
-"           memfd. auto picks dirtytrack for a region, soft-dirty for a\n"
-"           memfd (default auto; the choice is printed).\n"
+"           region. The other two are for a workload whose memory is a memfd\n"
+"           it maps (no module needed on the source). pagemap-scan: the\n"
+"           workload registers its mapping for userfaultfd write protection\n"
+"           in async mode (dt-guest --uffd-wp; Linux 6.7+) and keeps that\n"
+"           userfaultfd open; each harvest is one PAGEMAP_SCAN ioctl on\n"
+"           /proc/PID/pagemap that reports the written pages and protects\n"
+"           them again in the same walk, atomic against the workload's\n"
+"           writes. soft-dirty: clear_refs and bit 55 of /proc/PID/pagemap;\n"
+"           the workload is frozen around each harvest, as CRIU does, since\n"
+"           the two steps are not atomic, and clear_refs write-protects all\n"
+"           of its memory, not only the memfd. auto picks dirtytrack for a\n"
+"           region; for a memfd, pagemap-scan if the workload's mapping is\n"
+"           registered, else soft-dirty (default auto; the choice is\n"
+"           printed).\n"
 "    --sender kernel|user\n"
 "           Send with the module's zero-copy STREAM (kernel), or harvest and\n"
 "           copy each page out with pread(2) and send it from userspace (user)\n"
-"           (default kernel; soft-dirty always sends from userspace).\n"
+"           (default kernel; pagemap-scan and soft-dirty always send from\n"
+"           userspace).\n"
 "    --freeze-timeout MS\n"
 "           The workload must be frozen within MS ms (default 5000).\n"
 "    --quiet\n"
@@ -429,7 +439,8 @@ struct src {
 	enum dt_freeze_kind freeze;
 	int downtime_ms, max_rounds, freeze_timeout_ms;
 	bool cold, keep_source, force, user_sender;
-	bool softdirty;		/* --tracker soft-dirty: a memfd, the workload's PTEs */
+	bool ptes;		/* pagemap-scan or soft-dirty: a memfd, the workload's PTEs */
+	bool scan;		/* pagemap-scan (else soft-dirty) */
 	const char *want_tracker;
 
 	int rfd, ctl, data;
@@ -447,8 +458,8 @@ struct src {
 	uint64_t nrounds, total_records, total_bytes;
 	uint64_t t_freeze, t_frozen, t_final, t_verified, t_activated;
 	double predicted_ms;
-	uint64_t map_start;	/* soft-dirty: where the workload maps the memfd */
-	int pagemap, clear_refs;	/* soft-dirty: /proc/PID/pagemap, clear_refs */
+	uint64_t map_start;	/* ptes: where the workload maps the memfd */
+	int pagemap, clear_refs;	/* ptes: /proc/PID/pagemap; soft-dirty: clear_refs */
 	uint64_t *bitmap;	/* user sender: a round's pages */
 	char *pagebuf;		/* user sender: 64 pages copied out */
 };
@@ -606,10 +617,11 @@ static int src_connect(struct src *s)
 }
 
 /*
- * Soft-dirty: the workload's mapping of the memfd, from /proc/PID/maps (the
- * line with its device and inode at offset 0, covering the whole file).
+ * pagemap-scan, soft-dirty: the workload's mapping of the memfd, from
+ * /proc/PID/maps (the line with its device and inode at offset 0, covering
+ * the whole file).
  */
-static void softdirty_find_map(struct src *s, const struct stat *sb)
+static void ptes_find_map(struct src *s, const struct stat *sb)
 {
 	char path[64], line[512];
 	unsigned long long start, end, off, ino;
@@ -632,46 +644,90 @@ static void softdirty_find_map(struct src *s, const struct stat *sb)
 		}
 	}
 	fclose(f);
-	src_fail(s, ENOENT, "soft-dirty: pid %d does not map all of %s (see %s)", (int)s->pid,
-		 s->region, path);
+	src_fail(s, ENOENT, "%s: pid %d does not map all of %s (see %s)", s->tracker,
+		 (int)s->pid, s->region, path);
 }
 
-static void softdirty_open(struct src *s, const struct stat *sb)
+/*
+ * pagemap-scan: the written pages of the workload's mapping into s->bitmap
+ * and (with @wp) write-protected again in the same walk, under the page
+ * table locks, so that no write racing the harvest is lost. EPERM: the
+ * mapping is not registered for async write protection.
+ */
+static int scan_pages(struct src *s, bool wp, uint64_t *ndirty)
+{
+	int ret;
+
+	memset(s->bitmap, 0, dt_bitmap_bytes(s->npages));
+	ret = dt_pagemap_scan(s->pagemap, s->map_start, s->npages, wp, s->bitmap);
+	*ndirty = ret ? 0 : dt_bitmap_count(s->bitmap, s->npages);
+	return ret;
+}
+
+/*
+ * Open the workload's pagemap; pick pagemap-scan (auto: if the mapping is
+ * registered for async write protection) or soft-dirty.
+ */
+static void ptes_open(struct src *s, const struct stat *sb)
 {
 	char path[64];
+	uint64_t n;
+	int ret;
 
-	softdirty_find_map(s, sb);
+	ptes_find_map(s, sb);
 	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)s->pid);
 	s->pagemap = open(path, O_RDONLY | O_CLOEXEC);
 	if (s->pagemap < 0)
 		src_fail(s, errno, "%s: %s", path, strerror(errno));
+	/* A scan that changes nothing: is the mapping registered? */
+	ret = strcmp(s->tracker, "soft-dirty") ? scan_pages(s, false, &n) : -EPERM;
+	if (!strcmp(s->tracker, "pagemap-scan") && ret)
+		src_fail(s, ret, "pagemap-scan: %s", ret == -EPERM ?
+			 "the workload's mapping of the memfd is not registered for userfaultfd "
+			 "async write protection (start it with dt-guest --uffd-wp, or register "
+			 "it with UFFD_FEATURE_WP_ASYNC)" : ret == -ENOTTY || ret == -EINVAL ?
+			 "no PAGEMAP_SCAN on this kernel (Linux 6.7+); use --tracker soft-dirty" :
+			 strerror(-ret));
+	s->scan = !ret;
+	if (s->scan) {
+		s->tracker = "pagemap-scan";
+		return;
+	}
+	s->tracker = "soft-dirty";
 	snprintf(path, sizeof(path), "/proc/%d/clear_refs", (int)s->pid);
 	s->clear_refs = open(path, O_WRONLY | O_CLOEXEC);
 	if (s->clear_refs < 0)
 		src_fail(s, errno, "%s: %s", path, strerror(errno));
 }
 
-/* Write-protect every page of the workload again (all of its mappings). */
-static int softdirty_clear(struct src *s)
+/* Write-protect every page again (soft-dirty: all of the workload's memory). */
+static int ptes_start(struct src *s)
 {
+	uint64_t n;
+
+	if (s->scan)
+		return scan_pages(s, true, &n);
 	return pwrite(s->clear_refs, "4", 1, 0) == 1 ? 0 : -errno;
 }
 
 #define PM_SOFT_DIRTY	(1ULL << 55)
 
 /*
- * Soft-dirty harvest: bit 55 of each page's pagemap entry, then clear_refs.
+ * pagemap-scan harvest: one scan. Soft-dirty harvest: bit 55 of each
+ * page's pagemap entry, then clear_refs.
  * The two steps are not atomic against the workload's writes (a write
  * between them would be lost), so the workload is frozen around them, as
  * CRIU does, unless it is frozen already (the last round).
  */
-static int softdirty_harvest(struct src *s, uint64_t *ndirty)
+static int ptes_harvest(struct src *s, uint64_t *ndirty)
 {
 	static uint64_t pm[4096];
 	bool thaw = !s->wl.frozen;
 	uint64_t i, n = 0;
 	int ret = 0;
 
+	if (s->scan)
+		return scan_pages(s, true, ndirty);
 	if (thaw && dt_workload_freeze(&s->wl, s->freeze_timeout_ms))
 		return -EAGAIN;
 	memset(s->bitmap, 0, dt_bitmap_bytes(s->npages));
@@ -690,7 +746,7 @@ static int softdirty_harvest(struct src *s, uint64_t *ndirty)
 			}
 	}
 	if (!ret)
-		ret = softdirty_clear(s);
+		ret = ptes_start(s);
 	if (thaw && dt_workload_thaw(&s->wl) && !ret)
 		ret = -EIO;
 	*ndirty = n;
@@ -723,20 +779,26 @@ static void src_open_region(struct src *s)
 		if (s->want_tracker && !strcmp(s->want_tracker, "dirtytrack"))
 			src_fail(s, ret, "--region %s is not a dirtytrack region (STATS: %s)",
 				 s->region, strerror(-ret));
+		s->tracker = s->want_tracker ? s->want_tracker : "auto";
 		if (!S_ISREG(sb.st_mode) || !sb.st_size || sb.st_size % PS)
 			src_fail(s, EINVAL, "--region %s is neither a dirtytrack region nor a "
 				 "memfd of whole pages", s->region);
 		s->size = (uint64_t)sb.st_size;
 		s->populated = (uint64_t)sb.st_blocks * 512 / PS;
-		s->tracker = "soft-dirty";
-		s->softdirty = true;
+		s->ptes = true;
 		s->user_sender = true;	/* STREAM needs a region */
 	}
 	s->npages = s->size / PS;
+	if (s->user_sender) {
+		s->bitmap = calloc(1, dt_bitmap_bytes(s->npages));
+		s->pagebuf = aligned_alloc(PS, 64 * PS);
+		if (!s->bitmap || !s->pagebuf)
+			src_fail(s, ENOMEM, "out of memory");
+	}
 	if (s->cold)
 		s->tracker = "none";	/* frozen first, copied once */
-	else if (s->softdirty)
-		softdirty_open(s, &sb);
+	else if (s->ptes)
+		ptes_open(s, &sb);
 }
 
 /* Three PING/PONG exchanges: the RTT and the clock offset (as NTP). */
@@ -998,7 +1060,7 @@ static double link_rate(const struct src *s)
 static struct round *src_round(struct src *s, bool range)
 {
 	struct round *r = &s->rounds[s->nrounds % MAX_ROUNDS_KEPT];
-	uint64_t faults0 = s->tracking && !s->softdirty ? src_faults(s) : 0, nd;
+	uint64_t faults0 = s->tracking && !s->ptes ? src_faults(s) : 0, nd;
 	int ret;
 
 	memset(r, 0, sizeof(*r));
@@ -1007,7 +1069,7 @@ static struct round *src_round(struct src *s, bool range)
 	if (s->user_sender) {
 		if (range)
 			memset(s->bitmap, 0xff, dt_bitmap_bytes(s->npages));
-		else if ((ret = s->softdirty ? softdirty_harvest(s, &nd) :
+		else if ((ret = s->ptes ? ptes_harvest(s, &nd) :
 			  dt_harvest_bitmap(s->rfd, 0, s->npages, s->bitmap, NULL, &nd)))
 			src_fail(s, ret, "%s harvest: %s", s->tracker,
 				 ret == -EAGAIN ? s->wl.why : strerror(-ret));
@@ -1033,7 +1095,7 @@ static struct round *src_round(struct src *s, bool range)
 	 * Pages dirtied since this round's harvest: the module counts them; a
 	 * soft-dirty estimate is the last dirty rate over the round's time.
 	 */
-	if (s->tracking && !s->softdirty)
+	if (s->tracking && !s->ptes)
 		r->dirtied = src_faults(s) - faults0;
 	else if (s->tracking)
 		r->dirtied = (uint64_t)(r->dirty_rate * (double)(r->acked_ns - r->start_ns) / 1e9);
@@ -1057,7 +1119,7 @@ static double src_predict_ms(struct src *s, uint64_t *left)
 	if (*left > s->npages)
 		*left = s->npages;
 	/* Soft-dirty has no dirty rate before its first harvest round. */
-	if (rate <= 0 || (s->softdirty && s->nrounds < 2))
+	if (rate <= 0 || (s->ptes && s->nrounds < 2))
 		return INFINITY;
 	return (double)*left * REC_BYTES / rate * 1e3 + 2 * ms(s->rtt_ns) + 1.0;
 }
@@ -1080,7 +1142,7 @@ static void src_precopy(struct src *s)
 	int ret;
 
 	set_stage(ST_PRECOPY);
-	ret = s->softdirty ? softdirty_clear(s) : dt_track_start(s->rfd, 0);
+	ret = s->ptes ? ptes_start(s) : dt_track_start(s->rfd, 0);
 	if (ret)
 		src_fail(s, ret, "starting the %s tracker: %s", s->tracker, strerror(-ret));
 	s->tracking = true;
@@ -1255,12 +1317,6 @@ static int cmd_send(struct src *s)
 	ret = dt_workload_init(&s->wl, s->freeze, s->pid, s->cgroup);
 	if (ret)
 		src_fail(s, ret, "workload: %s", s->wl.why);
-	if (s->user_sender) {
-		s->bitmap = calloc(1, dt_bitmap_bytes(s->npages));
-		s->pagebuf = aligned_alloc(PS, 64 * PS);
-		if (!s->bitmap || !s->pagebuf)
-			src_fail(s, ENOMEM, "out of memory");
-	}
 	if (getrandom(s->session, sizeof(s->session), 0) != sizeof(s->session) ||
 	    getrandom(s->nonce_s, sizeof(s->nonce_s), 0) != sizeof(s->nonce_s))
 		src_fail(s, errno, "getrandom: %s", strerror(errno));
@@ -2064,13 +2120,10 @@ int main(int argc, char **argv)
 		case OPT_COLD: s.cold = true; break;
 		case OPT_KEEP: s.keep_source = true; break;
 		case OPT_TRACKER:
-			if (!strcmp(optarg, "pagemap-scan"))
-				return bad("--tracker %s: not supported yet (it needs the workload's "
-					   "uffd-wp registration); use soft-dirty", optarg);
 			if (strcmp(optarg, "auto") && strcmp(optarg, "dirtytrack") &&
-			    strcmp(optarg, "soft-dirty"))
-				return bad("--tracker: '%s' is not auto, dirtytrack or soft-dirty",
-					   optarg);
+			    strcmp(optarg, "pagemap-scan") && strcmp(optarg, "soft-dirty"))
+				return bad("--tracker: '%s' is not auto, dirtytrack, pagemap-scan or "
+					   "soft-dirty", optarg);
 			if (strcmp(optarg, "auto"))
 				s.want_tracker = optarg;
 			break;
