@@ -11,18 +11,9 @@ cd "$(dirname "$0")/../.."
 secs=${FUZZ_TEST_SECONDS:-20}
 out=out/fuzz
 log=$out/fuzz_test.log
-n=0 fail=0
+. tests/host/tap.sh
 # result DESC STATUS: one TAP line; on failure the log's tail as diagnostics
-result() {
-	n=$((n + 1))
-	if [ "$2" = 0 ]; then
-		echo "ok $n - $1"
-	else
-		echo "not ok $n - $1"
-		fail=$((fail + 1))
-		tail -n 30 "$log" | sed 's/^/# /'
-	fi
-}
+result() { tap_result "$1" "$2" "$log" 30; }
 
 echo "TAP version 13"
 echo "1..2"

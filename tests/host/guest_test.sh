@@ -11,21 +11,12 @@ G=$PWD/out/tools/dt-guest
 tmp=$(mktemp -d)
 pids=()
 trap 'for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done; rm -rf "$tmp"' EXIT
-n=0 fail=0
+. tests/host/tap.sh
 echo "TAP version 13"
 echo "1..28"
 
 # ok DESC STATUS [LOG]: one TAP line; on failure LOG's tail as diagnostics
-ok() {
-	n=$((n + 1))
-	if [ "$2" = 0 ]; then
-		echo "ok $n - $1"
-	else
-		echo "not ok $n - $1"
-		fail=$((fail + 1))
-		[ -n "${3:-}" ] && [ -f "$3" ] && tail -n 15 "$3" | sed 's/^/# /'
-	fi
-}
+ok() { tap_result "$@"; }
 
 # expect DESC RC REGEX LOG: the last command exited RC ($rc) and LOG has REGEX
 expect() {
@@ -302,27 +293,27 @@ guest "$tmp/log" --resume --verify-only 3<"$tmp/M"
 expect "the older ledger and pages under the newer superblock: FAILED, exit 1" 1 \
 	"FAILED: step $sc: .*ledger total [0-9]+ does not match $sc steps done" "$tmp/log"
 
+# resumed_verifies DESC: $tmp/M, resumed for a second, then verifies
+resumed_verifies() {
+	guest "$tmp/log" --resume --rate 0 --duration 1 3<>"$tmp/M" &&
+		guest "$tmp/log2" --resume --verify-only 3<"$tmp/M"
+	cat "$tmp/log2" >>"$tmp/log"
+	expect "$1" 0 "^dt-guest: verify OK: 1022 pages checked, step [0-9]+\$" "$tmp/log2"
+}
+
 # ---- the page in flight: torn is fine until the ledger says otherwise
 cp "$tmp/C" "$tmp/M"
 p=$(region inflight "$tmp/M" torn)
 guest "$tmp/log" --resume --verify-only 3<"$tmp/M"
 expect "page $p in flight, torn (each byte old or new): OK" 0 \
 	"^dt-guest: verify OK: 1022 pages checked, step $sc\$" "$tmp/log"
-guest "$tmp/log" --resume --rate 0 --duration 1 3<>"$tmp/M" &&
-	guest "$tmp/log2" --resume --verify-only 3<"$tmp/M"
-cat "$tmp/log2" >>"$tmp/log"
-expect "resumed, it rewrites the torn page: the region verifies after" 0 \
-	"^dt-guest: verify OK: 1022 pages checked, step [0-9]+\$" "$tmp/log2"
+resumed_verifies "resumed, it rewrites the torn page: the region verifies after"
 cp "$tmp/C" "$tmp/M"
 p=$(region inflight "$tmp/M" counted)
 guest "$tmp/log" --resume --verify-only 3<"$tmp/M"
 expect "page $p written and in the ledger, sb.step not yet: OK" 0 \
 	"^dt-guest: verify OK: 1022 pages checked, step $sc\$" "$tmp/log"
-guest "$tmp/log" --resume --rate 0 --duration 1 3<>"$tmp/M" &&
-	guest "$tmp/log2" --resume --verify-only 3<"$tmp/M"
-cat "$tmp/log2" >>"$tmp/log"
-expect "resumed, it counts that step once: the ledger still sums to the step" 0 \
-	"^dt-guest: verify OK: 1022 pages checked, step [0-9]+\$" "$tmp/log2"
+resumed_verifies "resumed, it counts that step once: the ledger still sums to the step"
 cp "$tmp/C" "$tmp/M"
 p=$(region inflight "$tmp/M" ledger)
 guest "$tmp/log" --resume --verify-only 3<"$tmp/M"

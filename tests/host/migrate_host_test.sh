@@ -32,37 +32,34 @@ guest() {
 	return 1
 }
 
-# A cold migration, verified on the destination.
-guest
-p=$(port)
-"$M" receive --listen 127.0.0.1:$p --token-file "$w/token" --receiver user --wait \
-	--exec "$G" --resume --verify-only > "$w/dst.log" 2>&1 &
-rp=$!
-"$M" send --to 127.0.0.1:$p --token-file "$w/token" --region "$(cat "$w/reg")" --cold \
-	--freeze sigstop --io-timeout 10 --json "$w/src.json" > "$w/src.log" 2>&1
-rs=$?
-wait $rp
-rr=$?
-check "cold migration: both sides exit 0" '[ $rs = 0 ] && [ $rr = 0 ]'
-check "cold migration: dt-guest verified on the destination" 'grep -q "verify OK" "$w/dst.log"'
-check "cold migration: the source guest was killed" '! kill -0 $gpid 2>/dev/null'
-check "cold migration: JSON completed" \
-	'$PY -c "import json,sys; sys.exit(json.load(open(sys.argv[1]))[\"status\"] != \"completed\")" "$w/src.json"'
-
-# A live migration tracked by PAGEMAP_SCAN on the guest's uffd-wp
-# registration (Linux 6.7+), chosen by auto; the receiver checks each page.
-if guest --uffd-wp; then
+# migrate NAME [SEND ARGS...]: migrate the guest to a receiver that checks
+# every page, then check both sides, the guest and the JSON's status.
+migrate() {
+	local name=$1 p rp rs rr
+	shift
 	p=$(port)
 	"$M" receive --listen 127.0.0.1:$p --token-file "$w/token" --receiver user --wait \
 		--exec "$G" --resume --verify-only > "$w/dst.log" 2>&1 &
 	rp=$!
 	"$M" send --to 127.0.0.1:$p --token-file "$w/token" --region "$(cat "$w/reg")" \
-		--freeze sigstop --io-timeout 10 --json "$w/src.json" > "$w/src.log" 2>&1
+		--freeze sigstop --io-timeout 10 --json "$w/src.json" "$@" > "$w/src.log" 2>&1
 	rs=$?
 	wait $rp
 	rr=$?
-	check "pagemap-scan: both sides exit 0" '[ $rs = 0 ] && [ $rr = 0 ]'
-	check "pagemap-scan: dt-guest verified on the destination" 'grep -q "verify OK" "$w/dst.log"'
+	check "$name: both sides exit 0" '[ $rs = 0 ] && [ $rr = 0 ]'
+	check "$name: dt-guest verified on the destination" 'grep -q "verify OK" "$w/dst.log"'
+	check "$name: the source guest was killed" '! kill -0 $gpid 2>/dev/null'
+	check "$name: JSON completed" \
+		'$PY -c "import json,sys; sys.exit(json.load(open(sys.argv[1]))[\"status\"] != \"completed\")" "$w/src.json"'
+}
+
+guest
+migrate "cold migration" --cold
+
+# A live migration tracked by PAGEMAP_SCAN on the guest's uffd-wp
+# registration (Linux 6.7+), chosen by auto.
+if guest --uffd-wp; then
+	migrate pagemap-scan
 	check "pagemap-scan: auto chose it and ran harvest rounds" \
 		'$PY -c "import json,sys; j=json.load(open(sys.argv[1])); sys.exit(j[\"tracker\"] != \"pagemap-scan\" or len(j[\"rounds\"]) < 2)" "$w/src.json"'
 else

@@ -1402,6 +1402,21 @@ static double since(const struct timespec *t0)
 }
 
 /*
+ * A fresh pair with 16 KiB buffers set before connecting, the sender
+ * non-blocking, and a thread draining the receiver into @d.
+ */
+static void small_buffers_draining(struct __test_metadata *_metadata,
+				   FIXTURE_DATA(xfer) *self, struct drain *d)
+{
+	close(self->tx);
+	close(self->rx);
+	tcp_pair_opt(_metadata, self, 16384, false);
+	d->sock = self->rx;
+	ASSERT_EQ(0, fcntl(self->tx, F_SETFL, O_NONBLOCK));
+	ASSERT_EQ(0, pthread_create(&d->th, NULL, drain_thread, d));
+}
+
+/*
  * Defect 10: non-blocking STREAM with small socket buffers and a reader
  * draining: after EAGAIN, poll(2) must report the socket writable again
  * (it once did not, and the stream crawled). write(2) of the same bytes,
@@ -1413,8 +1428,8 @@ TEST_F_TIMEOUT(xfer, nonblocking_small_buffers_make_progress, 300)
 	struct dirtytrack_stream s = { .sockfd = self->tx, .npages = NP,
 		.flags = DIRTYTRACK_STREAM_SRC_RANGE | DIRTYTRACK_STREAM_HEADER |
 			 DIRTYTRACK_STREAM_END_ROUND };
-	struct drain d = { .sock = self->rx };
-	int small = 16384, ret, waits = 0;
+	struct drain d = { 0 };
+	int ret, waits = 0;
 	long long prune0 = tcpext("PruneCalled"), col0 = tcpext("TCPRcvCollapsed");
 	struct tcp_info ti;
 	socklen_t tl = sizeof(ti);
@@ -1424,13 +1439,8 @@ TEST_F_TIMEOUT(xfer, nonblocking_small_buffers_make_progress, 300)
 
 	for (int p = 0; p < NP; p++)
 		memset(self->smap + p * PS, p + 3, PS);
-	close(self->tx);
-	close(self->rx);
-	tcp_pair_opt(_metadata, self, small, false);
+	small_buffers_draining(_metadata, self, &d);
 	s.sockfd = self->tx;
-	d.sock = self->rx;
-	ASSERT_EQ(0, fcntl(self->tx, F_SETFL, O_NONBLOCK));
-	ASSERT_EQ(0, pthread_create(&d.th, NULL, drain_thread, &d));
 	/* The peer: write(2) of the region's bytes, the same way. */
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	while (off < NP * PS) {
@@ -1491,7 +1501,7 @@ TEST_F_TIMEOUT(xfer, nonblocking_sparse_source_small_buffers, 300)
 		.flags = DIRTYTRACK_STREAM_SRC_RANGE | DIRTYTRACK_STREAM_HEADER |
 			 DIRTYTRACK_STREAM_END_ROUND };
 	struct drain d = { 0 };
-	int small = 16384, ret, waits = 0, clamp;
+	int ret, waits = 0, clamp;
 	socklen_t cl = sizeof(clamp);
 	struct tcp_info ti;
 	socklen_t tl = sizeof(ti);
@@ -1502,13 +1512,8 @@ TEST_F_TIMEOUT(xfer, nonblocking_sparse_source_small_buffers, 300)
 	/* One page in 8 holds data; the rest are holes: ZERO records. */
 	for (int p = 0; p < NP; p += 8)
 		memset(self->smap + p * PS, p + 3, PS);
-	close(self->tx);
-	close(self->rx);
-	tcp_pair_opt(_metadata, self, small, false);
+	small_buffers_draining(_metadata, self, &d);
 	s.sockfd = self->tx;
-	d.sock = self->rx;
-	ASSERT_EQ(0, fcntl(self->tx, F_SETFL, O_NONBLOCK));
-	ASSERT_EQ(0, pthread_create(&d.th, NULL, drain_thread, &d));
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	while (!s.done) {
 		ret = dt_xioctl(self->src, DIRTYTRACK_IOC_STREAM, &s);
