@@ -1673,9 +1673,25 @@ static int user_round_cb(void *ctx, uint64_t round, uint64_t count)
 	return 0;
 }
 
+/*
+ * The data connection failed. A source that aborts sends REFUSE on the
+ * control connection, then resets the data connection: if its REFUSE is
+ * there, it is the cause to report (dst_recv() ends on it), not the reset.
+ */
+static void __attribute__((noreturn)) dst_data_fail(struct dst *d, int err, const char *what)
+{
+	struct pollfd p = { .fd = d->ctl, .events = POLLIN };
+
+	if (poll(&p, 1, 1000) == 1)
+		dst_recv(d, 1000);
+	dst_fail(d, err, "%s", what);
+}
+
 /* Drain what the data connection holds; ack each round as it completes. */
 static void dst_pump(struct dst *d)
 {
+	char why[160];
+
 	for (;;) {
 		if (d->user) {
 			static char buf[1 << 18];
@@ -1684,13 +1700,14 @@ static void dst_pump(struct dst *d)
 			if (n == 0) {
 				d->eof = true;
 				if (dt_wire_reader_finish(&d->rd))
-					dst_fail(d, EILSEQ, "the stream ended inside a record");
+					dst_data_fail(d, EILSEQ, "the stream ended inside a record");
 				return;
 			}
 			if (n < 0) {
 				if (errno == EAGAIN || errno == EINTR)
 					return;
-				dst_fail(d, errno, "data connection: %s", strerror(errno));
+				snprintf(why, sizeof(why), "data connection: %s", strerror(errno));
+				dst_data_fail(d, errno, why);
 			}
 			if (dt_wire_reader_feed(&d->rd, buf, (size_t)n) < 0)
 				dst_fail(d, -d->rd.err, "bad stream after %llu records: %s",
@@ -1707,9 +1724,11 @@ static void dst_pump(struct dst *d)
 		d->bytes += r.bytes;
 		if (ret == -EAGAIN || ret == -EINTR)
 			return;
-		if (ret)
-			dst_fail(d, ret, "bad stream after %llu records: %s",
+		if (ret) {
+			snprintf(why, sizeof(why), "bad stream after %llu records: %s",
 				 (unsigned long long)d->total_records, strerror(-ret));
+			dst_data_fail(d, -ret, why);
+		}
 		if (r.rounds) {
 			d->rounds += r.rounds;
 			d->last_round = r.last_round;
