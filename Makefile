@@ -130,6 +130,17 @@ $(O)/tools/dt-stat: userspace/tools/dt-stat.c $(BPF_OUT)/dtstat.skel.h bpf/dtsta
 	@mkdir -p $(dir $@)
 	$(CC) $(UCFLAGS) -I$(BPF_OUT) -Ibpf -o $@ $< -lbpf -lelf -lz
 
+# The blackout probe's loader, shared by dt-blackout and dt-migrate.
+PROBE := $(O)/probe/blackout.o
+PROBE_LIBS := -lbpf -lelf -lz
+$(PROBE): userspace/probe/blackout.c $(BPF_OUT)/blackout.skel.h bpf/blackout.h $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(UCFLAGS) -I$(BPF_OUT) -Ibpf -c -o $@ $<
+
+$(O)/tools/dt-blackout: userspace/tools/dt-blackout.c $(PROBE)
+	@mkdir -p $(dir $@)
+	$(CC) $(UCFLAGS) -Ibpf -o $@ $< $(PROBE) $(PROBE_LIBS) -ljson-c
+
 $(O)/tools/dt-bench: userspace/tools/dt-bench.c $(LIB) $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(UCFLAGS) -pthread -o $@ $< $(LIBS)
@@ -139,9 +150,9 @@ $(O)/tools/%: userspace/tools/%.c $(LIB) $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(UCFLAGS) -o $@ $< $(LIBS)
 
-$(O)/tools/dt-migrate: userspace/tools/dt-migrate.c $(LIB) $(HDRS)
+$(O)/tools/dt-migrate: userspace/tools/dt-migrate.c $(LIB) $(HDRS) $(PROBE)
 	@mkdir -p $(dir $@)
-	$(CC) $(UCFLAGS) -o $@ $< $(LIBS) -ljson-c -lcrypto -lm
+	$(CC) $(UCFLAGS) -Ibpf -o $@ $< $(PROBE) $(LIBS) -ljson-c -lcrypto -lm $(PROBE_LIBS)
 
 $(O)/lib/%.o: userspace/lib/%.c $(HDRS)
 	@mkdir -p $(dir $@)

@@ -74,6 +74,12 @@ struct dt_region {
 	atomic64_t pages_protected;
 };
 
+/* The region's inode number: how tracepoints and dt-stat name it. */
+static inline unsigned long dt_ino(const struct dt_region *r)
+{
+	return r->inode->i_ino;
+}
+
 extern unsigned int dt_max_region_mb;
 extern struct workqueue_struct *dt_wq;
 

@@ -53,11 +53,6 @@ static inline struct dt_region *dt_file_region(struct file *file)
 	return file->private_data;
 }
 
-static inline unsigned long dt_ino(const struct dt_region *r)
-{
-	return r->inode->i_ino;
-}
-
 /*
  * Mark a page written. Callers that make the page writable hold its folio
  * lock; anything may call it to report a page again.

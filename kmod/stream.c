@@ -33,6 +33,7 @@
 #include <net/tcp.h>
 
 #include "dirtytrack.h"
+#include "trace.h"
 
 #define DT_HDR_SIZE	sizeof(struct dirtytrack_wire_hdr)
 #define DT_REC_SIZE	sizeof(struct dirtytrack_wire_rec)
@@ -84,6 +85,7 @@ struct dt_tx_batch {
 	unsigned int hdr_used;		/* bytes of @hdrs used */
 	unsigned int nbv, npages, nrecs, nheld;
 	bool marker;			/* ends with a ROUND_END marker */
+	u64 round;			/* the marker's round */
 	size_t len, sent;
 	pgoff_t idx[DT_TX_RECS];	/* pages counted in flight */
 	pgoff_t rec_idx[DT_TX_RECS];	/* every PAGE and ZERO record's page */
@@ -342,6 +344,7 @@ static int dt_tx_send(struct dt_region *r, struct dt_tx_batch *b, struct socket 
 		ret = 0;
 	}
 	if (!ret) {
+		trace_dirtytrack_stream_batch(dt_ino(r), b->nrecs, b->len, b->marker, b->round);
 		dt_tx_release(b);
 	} else if (dt_tx_resumable(ret)) {
 		/* Committed to the stream: the next call on @sock finishes it. */
@@ -596,6 +599,7 @@ static long dt_tx_run(struct dt_tx_ctx *tx, struct socket *sock, struct dirtytra
 			tx->planned += DT_REC_SIZE;
 			marker = true;
 			b->marker = true;
+			b->round = s->round;
 		}
 		tx->b = NULL;
 		if (!b->len) {
@@ -1014,6 +1018,7 @@ long dt_ioc_receive(struct dt_region *r, struct dirtytrack_receive __user *uarg)
 		ret = 0;
 		rx->last_round = rx->next_round++;
 		rx->last_count = rx->records;
+		trace_dirtytrack_receive_round(dt_ino(r), rx->last_round, rx->last_count);
 		rx->records = 0;
 		a.rounds++;
 		if (a.flags & DIRTYTRACK_RECV_ROUND)

@@ -68,6 +68,39 @@ TRACE_EVENT(dirtytrack_harvest,
 		      __entry->protected, __entry->ns)
 );
 
+/* A STREAM batch wholly queued on its socket; @marker: it ends round @round. */
+TRACE_EVENT(dirtytrack_stream_batch,
+	    TP_PROTO(unsigned long ino, u32 records, u64 bytes, bool marker, u64 round),
+	    TP_ARGS(ino, records, bytes, marker, round),
+	    TP_STRUCT__entry(__field(unsigned long, ino)
+			     __field(u32, records)
+			     __field(u64, bytes)
+			     __field(bool, marker)
+			     __field(u64, round)),
+	    TP_fast_assign(__entry->ino = ino;
+			   __entry->records = records;
+			   __entry->bytes = bytes;
+			   __entry->marker = marker;
+			   __entry->round = round;),
+	    TP_printk("region=%lu records=%u bytes=%llu%s", __entry->ino,
+		      __entry->records, __entry->bytes,
+		      __entry->marker ? " round_end" : "")
+);
+
+/* RECEIVE accepted a round's marker: every record of the round arrived whole. */
+TRACE_EVENT(dirtytrack_receive_round,
+	    TP_PROTO(unsigned long ino, u64 round, u64 records),
+	    TP_ARGS(ino, round, records),
+	    TP_STRUCT__entry(__field(unsigned long, ino)
+			     __field(u64, round)
+			     __field(u64, records)),
+	    TP_fast_assign(__entry->ino = ino;
+			   __entry->round = round;
+			   __entry->records = records;),
+	    TP_printk("region=%lu round=%llu records=%llu", __entry->ino,
+		      __entry->round, __entry->records)
+);
+
 #endif /* _DIRTYTRACK_TRACE_H */
 
 #undef TRACE_INCLUDE_PATH

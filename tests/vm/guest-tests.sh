@@ -6,6 +6,7 @@
 # $DT_OUT/NAME.tap, or one of the scripted checks:
 #   load_cycles   unload/load the module 100 times, unload while in use
 #   bpf           dt-stat's eBPF counters against a known workload
+#   blackout      dt-blackout against pauses the test times itself
 #   bench_smoke   dt-bench --smoke and its report (make bench on tiny sizes)
 #   migrate       dt-migrate between two network namespaces (migrate_test.sh)
 # Exit status: 0 if everything passed.
@@ -19,6 +20,7 @@ for t in "$@"; do
 	case $t in
 	load_cycles) name=load_cycles cmd=(bash "$top/tests/vm/load_cycles.sh" "${DT_KO:-$top/dirtytrack.ko}") ;;
 	bpf) name=bpf_test cmd=(bash "$top/tests/vm/bpf_test.sh") ;;
+	blackout) name=blackout_test cmd=(bash "$top/tests/vm/blackout_test.sh") ;;
 	bench_smoke) name=bench_smoke cmd=(bash "$top/tests/vm/bench_smoke.sh") ;;
 	migrate) name=migrate_test cmd=(bash "$top/tests/vm/migrate_test.sh") ;;
 	*) name=$(basename "$t") cmd=("$t") ;;
