@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0
-# Sourced by tests/vm/migrate_test.sh and tests/vm/demo.sh, in the test VM:
+# Sourced by tests/vm/migrate_test.sh and tests/vm/demo.sh, in the test VM
+# (and by tests/vm/two_hosts.sh on the host, for the JSON checks at the end):
 # two network namespaces joined by veth stand for the source and the
 # destination host; dt-guest runs in a cgroup v2 of its own (mounted on
 # /run/dtcg: `ip netns exec` would remount /sys, so nsenter is used).
@@ -97,4 +98,38 @@ send_bg() {
 		--token-file "$work/token" --region "$GUEST_REGION" \
 		--json "$work/$name.src.json" "$@" > "$work/$name.src.log" 2>&1 &
 	SEND_PID=$!
+}
+
+# The json FILE's blackout parts add up to its total.
+parts_add_up() {
+	$PY - "$1" <<'EOF'
+import json, sys
+b = json.load(open(sys.argv[1]))["blackout"]
+s = b["freeze_ms"] + b["final_round_ms"] + b["commitment_ms"] + b["activation_ms"]
+sys.exit(0 if abs(s - b["total_ms"]) < 0.01 and b["total_ms"] > 0 else 1)
+EOF
+}
+# The json FILE's eBPF blackout (the probes on both sides): its parts add
+# up, and it lies within what dt-migrate timed on its own clock: it begins
+# at the workload's last run (between the freeze request and dt-migrate
+# seeing it frozen) and ends at the exec (after VERIFIED reached the source,
+# before ACTIVATED did), give or take the clock offset's uncertainty and a
+# scheduler tick (4 ms at HZ 250).
+ebpf_consistent() {
+	$PY - "$1" <<'EOF'
+import json, sys
+b = json.load(open(sys.argv[1]))["blackout"]
+e = b.get("ebpf")
+if not e:
+    print("# no eBPF blackout in the JSON"); sys.exit(1)
+parts = ("freeze_detection_ms", "final_round_ms", "final_transfer_ms", "commitment_ms",
+         "activation_ms")
+slack = e["uncertainty_ms"] + 4.0
+lo = b["final_round_ms"] + b["commitment_ms"] - slack
+hi = b["total_ms"] + slack
+print(f"# eBPF blackout {e['total_ms']:.3f} ms; dt-migrate's own: {b['total_ms']:.3f} ms; "
+      f"bounds [{lo:.3f}, {hi:.3f}]")
+ok = abs(sum(e[p] for p in parts) - e["total_ms"]) < 0.01 and lo <= e["total_ms"] <= hi
+sys.exit(0 if ok else 1)
+EOF
 }

@@ -39,15 +39,6 @@ wait_for() {
 	done
 	return 1
 }
-# The json FILE's blackout parts add up to its total.
-parts_add_up() {
-	$PY - "$1" <<'EOF'
-import json, sys
-b = json.load(open(sys.argv[1]))["blackout"]
-s = b["freeze_ms"] + b["final_round_ms"] + b["commitment_ms"] + b["activation_ms"]
-sys.exit(0 if abs(s - b["total_ms"]) < 0.01 and b["total_ms"] > 0 else 1)
-EOF
-}
 json_status() { $PY -c 'import json,sys; print(json.load(open(sys.argv[1]))["status"])' "$1"; }
 
 # A migration that must succeed and verify: migrate NAME GUEST_ARGS -- RECV_ARGS -- SEND_ARGS
@@ -74,6 +65,8 @@ migrate_ok() {
 	check "$T: the source workload is gone" 'gone $GUEST_PID'
 	check "$T: JSON completed, blackout parts add up" \
 		'[ "$(json_status "$work/$T.src.json")" = completed ] && parts_add_up "$work/$T.src.json"'
+	check "$T: eBPF blackout adds up and agrees with dt-migrate's timing" \
+		'ebpf_consistent "$work/$T.src.json"'
 }
 
 # After an abort: both sides exited 1, the source workload runs and

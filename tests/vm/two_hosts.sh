@@ -22,6 +22,7 @@
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top" || exit 2
+. "$top/tests/vm/migrate_lib.sh"	# parts_add_up, ebpf_consistent (and $PY)
 
 kernel=${DT_KERNEL:-stock}
 case $kernel in
@@ -122,14 +123,6 @@ rc_of() { cat "$out/$1/$1.rc" 2> /dev/null || echo none; }
 json_status() {
 	/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["status"])' "$1" 2> /dev/null
 }
-parts_add_up() {
-	/usr/bin/python3 - "$1" <<'EOF'
-import json, sys
-b = json.load(open(sys.argv[1]))["blackout"]
-s = b["freeze_ms"] + b["final_round_ms"] + b["commitment_ms"] + b["activation_ms"]
-sys.exit(0 if abs(s - b["total_ms"]) < 0.01 and b["total_ms"] > 0 else 1)
-EOF
-}
 sent_over_link() {	# the virtio-net interface sent at least the stream's bytes
 	local tx total
 	tx=$(cat "$out/src/src.tx_bytes" 2> /dev/null) || return 1
@@ -152,6 +145,8 @@ check "source JSON status completed, blackout parts add up" \
 	'[ "$(json_status "$out/src/src.json")" = completed ] && parts_add_up "$out/src/src.json"' \
 	"$out/src/src.json"
 check "the stream crossed the virtio-net link" 'sent_over_link' "$out/src/console.log"
+check "the eBPF blackout across the two hosts adds up and agrees with dt-migrate's timing" \
+	'ebpf_consistent "$out/src/src.json"' "$out/src/src.json"
 
 # The figures, from the source's --json.
 /usr/bin/python3 - "$out/src/src.json" <<'EOF' 2> /dev/null

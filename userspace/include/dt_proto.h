@@ -115,14 +115,19 @@ struct dt_msg_commit_req {
 	uint64_t meta_len;	/* bytes of META sent before this message */
 };
 
+/* Times are the destination's CLOCK_TAI; 0 where unknown. */
 struct dt_msg_activated {
 	int32_t pid;		/* the started workload, or 0 (held, no --exec) */
 	int32_t err;		/* 0, or why --exec failed (positive errno) */
-	uint64_t realtime_ns;	/* CLOCK_REALTIME when the workload started */
+	uint64_t started_ns;	/* the workload was started (fork) */
+	uint64_t final_round_ns;	/* the last round arrived whole (the probe's
+				 * RECEIVE tracepoint, else dt-migrate's ack) */
+	uint64_t commit_ns;	/* COMMIT arrived */
+	uint64_t exec_ns;	/* the workload's exec (the blackout probe) */
 };
 
 struct dt_msg_ping {
-	uint64_t t1;		/* source CLOCK_REALTIME at send */
+	uint64_t t1;		/* source CLOCK_TAI at send */
 	uint64_t t2;		/* destination at receipt (PONG) */
 	uint64_t t3;		/* destination at reply (PONG) */
 };

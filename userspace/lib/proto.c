@@ -32,7 +32,7 @@ _Static_assert(sizeof(struct dt_msg_reserve) == 16, "RESERVE is 16 bytes");
 _Static_assert(sizeof(struct dt_msg_attach) == 48, "ATTACH is 48 bytes");
 _Static_assert(sizeof(struct dt_msg_round_ack) == 32, "ROUND_ACK is 32 bytes");
 _Static_assert(sizeof(struct dt_msg_commit_req) == 32, "COMMIT_REQ is 32 bytes");
-_Static_assert(sizeof(struct dt_msg_activated) == 16, "ACTIVATED is 16 bytes");
+_Static_assert(sizeof(struct dt_msg_activated) == 40, "ACTIVATED is 40 bytes");
 _Static_assert(sizeof(struct dt_msg_ping) == 24, "PING is 24 bytes");
 
 #define HDR_CRC_LEN	offsetof(struct dt_msg_hdr, crc)

@@ -35,6 +35,7 @@
 #include <json-c/json.h>
 #include <linux/sockios.h>
 
+#include "dt_blackout.h"
 #include "dt_proto.h"
 #include "dt_tracker.h"
 #include "dt_wire.h"
@@ -74,7 +75,7 @@ static void usage(FILE *f)
 "SYNOPSIS\n"
 "    dt-migrate receive --listen ADDR:PORT [--token-file FILE] [--receiver auto|kernel|user]\n"
 "                       [--timeout S] [--io-timeout S] [--json FILE] [--wait]\n"
-"                       [--exec CMD [ARGS...]]\n"
+"                       [--no-blackout-probe] [--exec CMD [ARGS...]]\n"
 "    dt-migrate send --to HOST:PORT --region /proc/PID/fd/N [--token-file FILE]\n"
 "                    [--pid PID] [--freeze cgroup|sigstop] [--cgroup PATH] [--meta FILE]\n"
 "                    [--downtime-limit MS] [--max-rounds N] [--timeout S]\n"
@@ -82,6 +83,7 @@ static void usage(FILE *f)
 "                    [--tracker auto|dirtytrack|pagemap-scan|soft-dirty]\n"
 "                    [--sender kernel|user]\n"
 "                    [--io-timeout S] [--freeze-timeout MS] [--json FILE] [--quiet]\n"
+"                    [--no-blackout-probe]\n"
 "    dt-migrate --help\n"
 "\n"
 "DESCRIPTION\n"
@@ -135,6 +137,10 @@ static void usage(FILE *f)
 "           Write the run as JSON, like QEMU's query-migrate: status, stage,\n"
 "           error, per round (pages, zero pages, bytes, duration, dirty rate,\n"
 "           link rate), totals and the blackout with its parts.\n"
+"    --no-blackout-probe\n"
+"           Do not load the blackout probe (by default it is loaded where BPF\n"
+"           is allowed; where it is not, dt-migrate says why and reports its\n"
+"           own measure only). Both sides need it for the eBPF blackout.\n"
 "\n"
 "RECEIVE OPTIONS\n"
 "    --listen ADDR:PORT\n"
@@ -217,6 +223,17 @@ static void usage(FILE *f)
 "    confirmation that the workload started, and its parts (freeze, final\n"
 "    round, commitment, activation), which add up to it.\n"
 "\n"
+"    With the blackout probe (eBPF, as dt-blackout(1); both sides, root), it\n"
+"    also gives the blackout the workload saw: from the last moment any of\n"
+"    its tasks ran on the source, frozen, to its exec on the destination,\n"
+"    in CLOCK_TAI on both hosts, corrected by the clock offset that PING\n"
+"    measures and uncertain by half the round trip; its parts: freeze\n"
+"    detection (until dt-migrate saw the workload frozen), final round (to\n"
+"    the last round queued), final transfer (to the destination's\n"
+"    RECEIVE of the round's marker), commitment (to COMMIT's arrival) and\n"
+"    activation (to the exec), which add up to it; and how long freezing\n"
+"    took before it, during which the workload still partly ran.\n"
+"\n"
 "EXIT STATUS\n"
 "    0  migrated (send); the workload was started, or with --wait it exited 0\n"
 "       (receive; with --wait, CMD's status otherwise)\n"
@@ -252,6 +269,7 @@ struct common {
 	const char *json_path;
 	bool quiet;
 	bool tty;
+	bool no_probe;		/* --no-blackout-probe */
 	json_object *json;
 	int stage;
 };
@@ -266,12 +284,10 @@ static uint64_t mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
-static uint64_t real_ns(void)
+/* The clock both hosts compare (PING), and the blackout probe's. */
+static uint64_t tai_ns(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+	return dt_bo_now();
 }
 
 static double ms(uint64_t ns)
@@ -321,6 +337,27 @@ static void set_stage(int stage)
 static void json_set(const char *key, json_object *val)
 {
 	json_object_object_add(C.json, key, val);
+}
+
+/*
+ * Load the blackout probe for the region @rfd, unless told not to; where
+ * it cannot load, say why once and go on without it.
+ */
+static struct dt_bo *probe_open(int rfd)
+{
+	struct stat st;
+	struct dt_bo *bo;
+	char why[256];
+
+	if (C.no_probe)
+		return NULL;
+	bo = dt_bo_open(fstat(rfd, &st) ? 0 : st.st_ino, why, sizeof(why));
+	if (!bo) {
+		fprintf(stderr, "dt-migrate: blackout probe: %s; reporting dt-migrate's own "
+			"timestamps only\n", why);
+		json_set("blackout_probe_error", json_object_new_string(why));
+	}
+	return bo;
 }
 
 static void json_write(void)
@@ -428,6 +465,7 @@ struct round {
 	uint64_t pages;		/* PAGE records (the rest are ZERO) */
 	uint64_t bytes;
 	uint64_t start_ns, queued_ns, acked_ns;
+	uint64_t queued_tai;	/* CLOCK_TAI at queued_ns */
 	uint64_t dirtied;	/* write faults counted during the round */
 	double dirty_rate;	/* pages/s harvested, over the time they took to dirty */
 	double link_rate;	/* bytes/s, round start to acknowledgement */
@@ -457,6 +495,10 @@ struct src {
 	struct round rounds[MAX_ROUNDS_KEPT];
 	uint64_t nrounds, total_records, total_bytes;
 	uint64_t t_freeze, t_frozen, t_final, t_verified, t_activated;
+	struct dt_bo *bo;	/* the blackout probe, or NULL */
+	uint64_t tai_freeze, tai_frozen, tai_final;	/* CLOCK_TAI: freeze asked, seen, last round queued */
+	uint64_t bo_last_run, bo_tx_final;	/* the probe's: last run, last marker queued */
+	struct dt_msg_activated act;
 	double predicted_ms;
 	uint64_t map_start;	/* ptes: where the workload maps the memfd */
 	int pagemap, clear_refs;	/* ptes: /proc/PID/pagemap; soft-dirty: clear_refs */
@@ -807,12 +849,12 @@ static void src_ping(struct src *s)
 	uint64_t best = UINT64_MAX;
 
 	for (int i = 0; i < 3; i++) {
-		struct dt_msg_ping p = { .t1 = real_ns() };
+		struct dt_msg_ping p = { .t1 = tai_ns() };
 		uint64_t t4, rtt;
 
 		src_send(s, DT_MSG_PING, &p, sizeof(p));
 		src_expect(s, DT_MSG_PONG, &p, sizeof(p));
-		t4 = real_ns();
+		t4 = tai_ns();
 		rtt = (t4 - p.t1) - (p.t3 - p.t2);
 		if (rtt < best) {
 			best = rtt;
@@ -1084,6 +1126,7 @@ static struct round *src_round(struct src *s, bool range)
 	if (ret)
 		src_fail(s, ret, "round %llu: %s", (unsigned long long)r->round, strerror(-ret));
 	r->queued_ns = mono_ns();
+	r->queued_tai = tai_ns();
 	src_wait_ack(s, r);
 	if (r->round > 0) {
 		const struct round *prev = &s->rounds[(r->round - 1) % MAX_ROUNDS_KEPT];
@@ -1187,6 +1230,29 @@ static void src_send_meta(struct src *s, uint64_t *len)
 	*len = n;
 }
 
+static void src_probe_event(void *ctx, const struct blackout_event *e)
+{
+	struct src *s = ctx;
+
+	if (e->type == BO_EV_TX_ROUND)
+		s->bo_tx_final = e->ts;	/* the last one is the final round's */
+}
+
+/*
+ * After the final round: the probe's last run of the workload (nothing of
+ * it has run since it was frozen) and the time STREAM queued the round's
+ * marker (none with the userspace sender).
+ */
+static void src_probe_read(struct src *s, uint64_t round)
+{
+	(void)round;
+	if (!s->bo)
+		return;
+	while (dt_bo_poll(s->bo, 0, src_probe_event, s) > 0)
+		;
+	s->bo_last_run = dt_bo_state(s->bo)->last_run;
+}
+
 /* Stages 3 and 4: freeze, last round, then the destination's word. */
 static void src_stop_and_copy(struct src *s)
 {
@@ -1196,12 +1262,16 @@ static void src_stop_and_copy(struct src *s)
 
 	set_stage(ST_STOPCOPY);
 	s->t_freeze = mono_ns();
+	s->tai_freeze = tai_ns();
 	ret = dt_workload_freeze(&s->wl, s->freeze_timeout_ms);
 	if (ret)
 		src_fail(s, ret, "freeze: %s", s->wl.why);
 	s->t_frozen = mono_ns();
+	s->tai_frozen = tai_ns();
 	r = src_round(s, s->cold);
 	s->t_final = r->queued_ns;
+	s->tai_final = r->queued_tai;
+	src_probe_read(s, r->round);
 	src_round_line(r, 0, 0);
 	src_send_meta(s, &req.meta_len);
 
@@ -1230,6 +1300,7 @@ static void src_activate(struct src *s)
 	set_stage(ST_ACTIVATE);
 	src_expect(s, DT_MSG_ACTIVATED, &a, sizeof(a));
 	s->t_activated = mono_ns();
+	s->act = a;
 	if (a.err)
 		src_fail(s, a.err, "the destination could not start the workload: %s",
 			 strerror(a.err));
@@ -1260,6 +1331,69 @@ static json_object *round_json(const struct round *r)
 	return o;
 }
 
+/*
+ * The blackout the workload saw, from the probes on both sides (see
+ * --help, OUTPUT): null without them. Destination times are brought onto
+ * the source's clock with PING's offset.
+ */
+static json_object *src_probe_report(struct src *s)
+{
+	const struct dt_msg_activated *a = &s->act;
+	json_object *o;
+	int64_t off = s->offset_ns;
+	uint64_t last = s->bo_last_run, queued = s->bo_tx_final ? s->bo_tx_final : s->tai_final;
+	int64_t rx, commit, exec;
+	double total;
+
+	if (!s->bo || !last || !a->exec_ns || !a->final_round_ns || !a->commit_ns)
+		return NULL;
+	rx = (int64_t)a->final_round_ns - off;
+	commit = (int64_t)a->commit_ns - off;
+	exec = (int64_t)a->exec_ns - off;
+	total = (double)(exec - (int64_t)last) / 1e6;
+	o = json_object_new_object();
+	json_object_object_add(o, "total_ms", json_object_new_double(total));
+	json_object_object_add(o, "uncertainty_ms", json_object_new_double(ms(s->rtt_ns) / 2));
+	json_object_object_add(o, "freeze_detection_ms", json_object_new_double(
+		(double)(int64_t)(s->tai_frozen - last) / 1e6));
+	json_object_object_add(o, "final_round_ms", json_object_new_double(
+		(double)(int64_t)(queued - s->tai_frozen) / 1e6));
+	json_object_object_add(o, "final_transfer_ms",
+			       json_object_new_double((double)(rx - (int64_t)queued) / 1e6));
+	json_object_object_add(o, "commitment_ms",
+			       json_object_new_double((double)(commit - rx) / 1e6));
+	json_object_object_add(o, "activation_ms",
+			       json_object_new_double((double)(exec - commit) / 1e6));
+	json_object_object_add(o, "freeze_ms", json_object_new_double(
+		(double)(int64_t)(last - s->tai_freeze) / 1e6));
+	json_object_object_add(o, "last_run_tai_ns", json_object_new_uint64(last));
+	json_object_object_add(o, "exec_tai_ns", json_object_new_int64(exec));
+	json_object_object_add(o, "probe", json_object_new_string(dt_bo_kind(s->bo)));
+	json_object_object_add(o, "measured_by", json_object_new_string(
+		"eBPF: the workload's last switch-out on the source (frozen) to its exec "
+		"on the destination, CLOCK_TAI, destination corrected by the PING offset; "
+		"freeze_ms (request to that last run) is not part of it"));
+	return o;
+}
+
+static double jd(json_object *o, const char *k)
+{
+	return json_object_get_double(json_object_object_get(o, k));
+}
+
+static void src_probe_line(json_object *bo)
+{
+	json_object *e = json_object_object_get(bo, "ebpf");
+
+	if (!e)
+		return;
+	printf("blackout seen by the workload (eBPF): %.1f ms +- %.1f = freeze detection %.1f + "
+	       "final round %.1f + final transfer %.1f + commitment %.1f + activation %.1f "
+	       "(freezing took %.1f before it)\n", jd(e, "total_ms"), jd(e, "uncertainty_ms"),
+	       jd(e, "freeze_detection_ms"), jd(e, "final_round_ms"), jd(e, "final_transfer_ms"),
+	       jd(e, "commitment_ms"), jd(e, "activation_ms"), jd(e, "freeze_ms"));
+}
+
 static void src_report(struct src *s)
 {
 	json_object *rounds = json_object_new_array(), *bo = json_object_new_object();
@@ -1284,6 +1418,7 @@ static void src_report(struct src *s)
 	json_object_object_add(bo, "measured_by", json_object_new_string(
 		"dt-migrate: source monotonic clock, freeze request to the destination's "
 		"confirmation that the workload started"));
+	json_object_object_add(bo, "ebpf", src_probe_report(s));
 	json_set("blackout", bo);
 	json_set("total_rounds", json_object_new_uint64(s->nrounds));
 	json_set("total_bytes", json_object_new_uint64(s->total_bytes));
@@ -1295,6 +1430,7 @@ static void src_report(struct src *s)
 	       (unsigned long long)(s->size >> 20), ms(s->t_activated - s->t0),
 	       (unsigned long long)s->nrounds, (double)s->total_bytes / (1 << 20),
 	       total, freeze, fin, commit, act);
+	src_probe_line(bo);
 }
 
 static pid_t pid_of_region(const char *path)
@@ -1317,6 +1453,19 @@ static int cmd_send(struct src *s)
 	ret = dt_workload_init(&s->wl, s->freeze, s->pid, s->cgroup);
 	if (ret)
 		src_fail(s, ret, "workload: %s", s->wl.why);
+	s->bo = probe_open(s->rfd);
+	if (s->bo) {
+		char why[256];
+
+		/* The tasks that freeze: the cgroup's, or the process's. */
+		if (dt_bo_target(s->bo, s->wl.kind == DT_FREEZE_CGROUP ? 0 : s->pid,
+				 s->wl.kind == DT_FREEZE_CGROUP ? s->wl.cgroup : NULL, NULL,
+				 why, sizeof(why))) {
+			fprintf(stderr, "dt-migrate: blackout probe: %s\n", why);
+			dt_bo_close(s->bo);
+			s->bo = NULL;
+		}
+	}
 	if (getrandom(s->session, sizeof(s->session), 0) != sizeof(s->session) ||
 	    getrandom(s->nonce_s, sizeof(s->nonce_s), 0) != sizeof(s->nonce_s))
 		src_fail(s, errno, "getrandom: %s", strerror(errno));
@@ -1366,6 +1515,10 @@ struct dst {
 	uint64_t meta_len;
 	struct dt_msg_commit_req req;
 	bool have_req, verified;
+
+	struct dt_bo *bo;		/* the blackout probe, or NULL */
+	uint64_t tai_round, tai_commit;	/* CLOCK_TAI: last round acked, COMMIT */
+	uint64_t bo_rx_round, bo_exec;	/* the probe's: last marker, the exec */
 };
 
 static void __attribute__((noreturn)) dst_fail(struct dst *d, int err, const char *fmt, ...)
@@ -1519,8 +1672,8 @@ static bool dst_common_msg(struct dst *d)
 	struct dt_msg_ping p;
 
 	if (d->msg.hdr.type == DT_MSG_PING && !dt_msg_expect(&d->msg, DT_MSG_PING, &p, sizeof(p))) {
-		p.t2 = real_ns();
-		p.t3 = real_ns();
+		p.t2 = tai_ns();
+		p.t3 = tai_ns();
 		if (dt_msg_send(d->ctl, DT_MSG_PONG, &p, sizeof(p)))
 			dst_fail(d, errno, "sending PONG: %s", strerror(errno));
 		return true;
@@ -1610,6 +1763,7 @@ static void dst_reserve(struct dst *d)
 		d->rfd = ret;
 	}
 	json_set("region_size", json_object_new_uint64(d->size));
+	d->bo = probe_open(d->rfd);
 	if (dt_msg_send(d->ctl, DT_MSG_RESERVED, NULL, 0))
 		dst_fail(d, errno, "sending RESERVED: %s", strerror(errno));
 	say("  region of %llu MiB created", (unsigned long long)(d->size >> 20));
@@ -1649,6 +1803,7 @@ static void dst_ack(struct dst *d, uint64_t round, uint64_t count)
 		.bytes = d->bytes,
 	};
 
+	d->tai_round = tai_ns();
 	if (dt_msg_send(d->ctl, DT_MSG_ROUND_ACK, &a, sizeof(a)))
 		dst_fail(d, errno, "sending ROUND_ACK: %s", strerror(errno));
 	d->acked_rounds++;
@@ -1779,6 +1934,7 @@ static bool dst_control_msg(struct dst *d)
 		d->have_req = true;
 		set_stage(ST_COMMIT);
 	} else if (type == DT_MSG_COMMIT && d->verified) {
+		d->tai_commit = tai_ns();
 		return true;
 	} else {
 		dst_fail(d, EPROTO, "unexpected %s (%u bytes) in stage %d", dt_msg_name(type),
@@ -1846,6 +2002,59 @@ static int write_meta(struct dst *d, char *path, size_t len)
 	return 0;
 }
 
+static void dst_probe_event(void *ctx, const struct blackout_event *e)
+{
+	struct dst *d = ctx;
+
+	if (e->type == BO_EV_RX_ROUND && e->round == d->last_round)
+		d->bo_rx_round = e->ts;
+	else if (e->type == BO_EV_EXEC)
+		d->bo_exec = e->ts;
+}
+
+/*
+ * Start --exec with the region as fd 3. With the probe, the child waits
+ * until the probe watches it, and the exec it then makes is the moment
+ * the workload runs again (waited for, up to 2 s). Returns the pid, or
+ * -errno.
+ */
+static pid_t dst_start(struct dst *d, const char *meta)
+{
+	int go[2] = { -1, -1 };
+	char why[256], c = 0;
+	pid_t pid;
+
+	if (d->bo && pipe2(go, O_CLOEXEC))
+		return -errno;
+	pid = fork();
+	if (pid == 0) {
+		if (go[0] >= 0 && read(go[0], &c, 1) != 1)
+			_exit(127);
+		if (dup2(d->rfd, 3) < 0)
+			_exit(127);
+		setenv("DT_REGION_FD", "3", 1);
+		setenv("DT_META", meta, 1);
+		signal(SIGPIPE, SIG_DFL);
+		execvp(d->exec_argv[0], d->exec_argv);
+		fprintf(stderr, "dt-migrate: exec %s: %s\n", d->exec_argv[0], strerror(errno));
+		_exit(127);
+	}
+	if (pid < 0)
+		pid = -errno;
+	if (go[0] < 0)
+		return pid;
+	close(go[0]);
+	if (pid > 0 && dt_bo_target(d->bo, pid, NULL, NULL, why, sizeof(why)))
+		fprintf(stderr, "dt-migrate: blackout probe: %s\n", why);
+	if (pid > 0 && write(go[1], &c, 1) != 1)
+		pid = -errno;
+	close(go[1]);
+	for (uint64_t end = mono_ns() + 2000000000ULL; pid > 0 && !d->bo_exec &&
+	     mono_ns() < end;)
+		dt_bo_poll(d->bo, 50, dst_probe_event, d);
+	return pid;
+}
+
 /* Stage 5: start --exec with the region as fd 3, or hold the region. */
 static int dst_activate(struct dst *d)
 {
@@ -1859,26 +2068,21 @@ static int dst_activate(struct dst *d)
 		munmap(d->map, d->size);
 		d->map = NULL;
 	}
+	if (d->bo)
+		while (dt_bo_poll(d->bo, 0, dst_probe_event, d) > 0)
+			;
 	ret = write_meta(d, meta, sizeof(meta));
+	a.started_ns = tai_ns();
 	if (!ret && d->exec_argv) {
-		pid = fork();
-		if (pid == 0) {
-			if (dup2(d->rfd, 3) < 0)
-				_exit(127);
-			setenv("DT_REGION_FD", "3", 1);
-			setenv("DT_META", meta, 1);
-			signal(SIGPIPE, SIG_DFL);
-			execvp(d->exec_argv[0], d->exec_argv);
-			fprintf(stderr, "dt-migrate: exec %s: %s\n", d->exec_argv[0],
-				strerror(errno));
-			_exit(127);
-		}
+		pid = dst_start(d, meta);
 		if (pid < 0)
-			ret = -errno;
+			ret = pid;
 	}
-	a.realtime_ns = real_ns();
 	a.pid = pid > 0 ? pid : getpid();
 	a.err = -ret;
+	a.final_round_ns = d->bo_rx_round ? d->bo_rx_round : d->tai_round;
+	a.commit_ns = d->tai_commit;
+	a.exec_ns = d->bo_exec;
 	dt_msg_send(d->ctl, DT_MSG_ACTIVATED, &a, sizeof(a));
 	json_set("status", json_object_new_string(ret ? "exec-failed" : "completed"));
 	json_set("rounds", json_object_new_uint64(d->rounds));
@@ -2004,7 +2208,7 @@ enum {
 	OPT_LISTEN = 256, OPT_TO, OPT_TOKEN, OPT_EXEC, OPT_WAIT, OPT_RECEIVER, OPT_REGION,
 	OPT_PID, OPT_FREEZE, OPT_CGROUP, OPT_META, OPT_DOWNTIME, OPT_MAXR, OPT_TIMEOUT,
 	OPT_ONTO, OPT_COLD, OPT_KEEP, OPT_TRACKER, OPT_SENDER, OPT_IOTO, OPT_FRTO, OPT_JSON,
-	OPT_QUIET,
+	OPT_QUIET, OPT_NOPROBE,
 };
 
 static const struct option opts[] = {
@@ -2031,6 +2235,7 @@ static const struct option opts[] = {
 	{ "freeze-timeout", required_argument, NULL, OPT_FRTO },
 	{ "json", required_argument, NULL, OPT_JSON },
 	{ "quiet", no_argument, NULL, OPT_QUIET },
+	{ "no-blackout-probe", no_argument, NULL, OPT_NOPROBE },
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 }
 };
@@ -2162,6 +2367,7 @@ int main(int argc, char **argv)
 			break;
 		case OPT_JSON: C.json_path = optarg; break;
 		case OPT_QUIET: C.quiet = true; break;
+		case OPT_NOPROBE: C.no_probe = true; break;
 		case 'h': usage(stdout); return EXIT_OK;
 		default: return bad("%s", "unknown option");
 		}
