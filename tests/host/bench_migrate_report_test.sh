@@ -1,0 +1,38 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# scripts/bench-migrate-report.py on hand-written runs: the medians, the
+# eBPF column (a dash where a run lacks it) and the target verdicts. TAP.
+set -u
+cd "$(dirname "$0")/../.."
+. tests/host/tap.sh
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+# dirtytrack: 16M 100/80 ms, 64M 120/90 ms (1.2x: met); soft-dirty 64M 300 ms,
+# no eBPF; pagemap-scan 64M 200/190 ms: best userspace 200 -> 120/200 = 0.6x
+# (not met), eBPF 90/190 = 0.47x (met). Medians of two runs where given twice.
+/usr/bin/python3 - "$tmp/migrate.jsonl" <<'PY'
+import json, sys
+def run(t, size, own, ebpf):
+    return dict(tracker=t, size=size, verified=True, status="completed", total_ms=1000,
+                total_rounds=3, total_bytes=1 << 20,
+                blackout=dict(total_ms=own, final_round_ms=5,
+                              ebpf=dict(total_ms=ebpf) if ebpf else None))
+runs = [run("dirtytrack", "16M", 90, 70), run("dirtytrack", "16M", 110, 90),
+        run("dirtytrack", "64M", 120, 90), run("soft-dirty", "64M", 300, None),
+        run("pagemap-scan", "64M", 200, 190), run("pagemap-scan", "16M", 150, 140)]
+open(sys.argv[1], "w").write("".join(json.dumps(r) + "\n" for r in runs))
+PY
+echo "TAP version 13"
+echo "1..5"
+/usr/bin/python3 scripts/bench-migrate-report.py "$tmp" > "$tmp/out.log" 2>&1
+tap_result "the report runs" $? "$tmp/out.log"
+grep -q '^| dirtytrack | 16M | 2 (2) | 100.0 | 80.0 |' "$tmp/summary.md"
+tap_result "medians of the own and the eBPF blackout" $? "$tmp/summary.md"
+grep -q '^| soft-dirty | 64M | 1 (1) | 300.0 | - |' "$tmp/summary.md"
+tap_result "a dash where the runs have no eBPF blackout" $? "$tmp/summary.md"
+grep -q 'dirtytrack blackout 64M / 16M: 1.20x (target at most 1.5x: met)' "$tmp/summary.md" &&
+	grep -q "dirtytrack blackout at 64M / best userspace tracker's: 0.60x (target at most 0.5x: NOT met)" "$tmp/summary.md"
+tap_result "targets on dt-migrate's own blackout" $? "$tmp/summary.md"
+grep -q "dirtytrack eBPF blackout at 64M / best userspace tracker's: 0.47x (target at most 0.5x: met)" "$tmp/summary.md"
+tap_result "targets on the eBPF blackout" $? "$tmp/summary.md"
+[ $fail = 0 ]
