@@ -54,12 +54,16 @@ migrate() {
 }
 
 guest
-migrate "cold migration" --cold
+migrate "cold migration" --cold --no-blackout-probe
+check "cold migration: --no-blackout-probe: no eBPF blackout, no probe error" \
+	'$PY -c "import json,sys; j=json.load(open(sys.argv[1])); sys.exit(j[\"blackout\"][\"ebpf\"] is not None or \"blackout_probe_error\" in j)" "$w/src.json"'
 
 # A live migration tracked by PAGEMAP_SCAN on the guest's uffd-wp
 # registration (Linux 6.7+), chosen by auto.
 if guest --uffd-wp; then
 	migrate pagemap-scan
+	check "pagemap-scan: the eBPF blackout adds up, or the JSON says why there is none" \
+		'$PY -c "import json,sys; j=json.load(open(sys.argv[1])); e=j[\"blackout\"][\"ebpf\"]; print(\"# eBPF:\", e and e[\"total_ms\"], j.get(\"blackout_probe_error\", \"\")); sys.exit(not (\"blackout_probe_error\" in j or abs(sum(e[k] for k in (\"freeze_detection_ms\",\"final_round_ms\",\"final_transfer_ms\",\"commitment_ms\",\"activation_ms\")) - e[\"total_ms\"]) < 0.01))" "$w/src.json"'
 	check "pagemap-scan: auto chose it and ran harvest rounds" \
 		'$PY -c "import json,sys; j=json.load(open(sys.argv[1])); sys.exit(j[\"tracker\"] != \"pagemap-scan\" or len(j[\"rounds\"]) < 2)" "$w/src.json"'
 else

@@ -75,7 +75,7 @@ static void usage(FILE *f)
 "SYNOPSIS\n"
 "    dt-migrate receive --listen ADDR:PORT [--token-file FILE] [--receiver auto|kernel|user]\n"
 "                       [--timeout S] [--io-timeout S] [--json FILE] [--wait]\n"
-"                       [--no-blackout-probe] [--exec CMD [ARGS...]]\n"
+"                       [--[no-]blackout-probe] [--exec CMD [ARGS...]]\n"
 "    dt-migrate send --to HOST:PORT --region /proc/PID/fd/N [--token-file FILE]\n"
 "                    [--pid PID] [--freeze cgroup|sigstop] [--cgroup PATH] [--meta FILE]\n"
 "                    [--downtime-limit MS] [--max-rounds N] [--timeout S]\n"
@@ -83,7 +83,7 @@ static void usage(FILE *f)
 "                    [--tracker auto|dirtytrack|pagemap-scan|soft-dirty]\n"
 "                    [--sender kernel|user]\n"
 "                    [--io-timeout S] [--freeze-timeout MS] [--json FILE] [--quiet]\n"
-"                    [--no-blackout-probe]\n"
+"                    [--[no-]blackout-probe]\n"
 "    dt-migrate --help\n"
 "\n"
 "DESCRIPTION\n"
@@ -137,10 +137,10 @@ static void usage(FILE *f)
 "           Write the run as JSON, like QEMU's query-migrate: status, stage,\n"
 "           error, per round (pages, zero pages, bytes, duration, dirty rate,\n"
 "           link rate), totals and the blackout with its parts.\n"
-"    --no-blackout-probe\n"
-"           Do not load the blackout probe (by default it is loaded where BPF\n"
-"           is allowed; where it is not, dt-migrate says why and reports its\n"
-"           own measure only). Both sides need it for the eBPF blackout.\n"
+"    --blackout-probe, --no-blackout-probe\n"
+"           Load the blackout probe, or not (default: load it; where BPF is\n"
+"           not allowed, dt-migrate says why and reports its own measure\n"
+"           only). Both sides need it for the eBPF blackout.\n"
 "\n"
 "RECEIVE OPTIONS\n"
 "    --listen ADDR:PORT\n"
@@ -2208,7 +2208,7 @@ enum {
 	OPT_LISTEN = 256, OPT_TO, OPT_TOKEN, OPT_EXEC, OPT_WAIT, OPT_RECEIVER, OPT_REGION,
 	OPT_PID, OPT_FREEZE, OPT_CGROUP, OPT_META, OPT_DOWNTIME, OPT_MAXR, OPT_TIMEOUT,
 	OPT_ONTO, OPT_COLD, OPT_KEEP, OPT_TRACKER, OPT_SENDER, OPT_IOTO, OPT_FRTO, OPT_JSON,
-	OPT_QUIET, OPT_NOPROBE,
+	OPT_QUIET, OPT_PROBE, OPT_NOPROBE,
 };
 
 static const struct option opts[] = {
@@ -2235,6 +2235,7 @@ static const struct option opts[] = {
 	{ "freeze-timeout", required_argument, NULL, OPT_FRTO },
 	{ "json", required_argument, NULL, OPT_JSON },
 	{ "quiet", no_argument, NULL, OPT_QUIET },
+	{ "blackout-probe", no_argument, NULL, OPT_PROBE },
 	{ "no-blackout-probe", no_argument, NULL, OPT_NOPROBE },
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 }
@@ -2367,6 +2368,7 @@ int main(int argc, char **argv)
 			break;
 		case OPT_JSON: C.json_path = optarg; break;
 		case OPT_QUIET: C.quiet = true; break;
+		case OPT_PROBE: C.no_probe = false; break;
 		case OPT_NOPROBE: C.no_probe = true; break;
 		case 'h': usage(stdout); return EXIT_OK;
 		default: return bad("%s", "unknown option");
