@@ -44,8 +44,15 @@ result() {
 if [ "$what" = all ] || [ "$what" = host ]; then
 	echo "== host tests"
 	for t in out/host/*_test tests/host/*_test.sh; do
-		"$t" > "$res/host-$(basename "$t").tap" 2>&1
-		tally "$res/host-$(basename "$t").tap"
+		tap=$res/host-$(basename "$t").tap
+		"$t" > "$tap" 2>&1
+		rc=$?
+		tally "$tap"
+		# A test that could not run, or died, says nothing in TAP: count it.
+		if [ $rc != 0 ] && ! grep -qE '^not ok [0-9]+' "$tap"; then
+			result "host-$(basename "$t")" $rc
+			tail -n 3 "$tap" | sed 's/^/    /'
+		fi
 	done
 fi
 
