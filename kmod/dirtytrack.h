@@ -39,6 +39,9 @@
  * @tx_plock: guards @tx_pending, which a file's close may take.
  * @tx_pending: a send not yet wholly queued on its socket (@tx_plock; a
  *	call under @tx_lock takes it out while it sends it).
+ * @tx_torn: the socket of the last pending send a file's close dropped: its
+ *	stream may end inside a record, so STREAM refuses it (@tx_plock; a
+ *	reference).
  * @tx_records: PAGE and ZERO records sent since the last round marker
  *	(@tx_lock).
  * @rx: receive state (allocated by the first RECEIVE; @rx_lock).
@@ -64,6 +67,7 @@ struct dt_region {
 	atomic_t *inflight;
 	spinlock_t tx_plock;	/* see @tx_plock above */
 	struct dt_tx_batch *tx_pending;
+	struct sock *tx_torn;
 	u64 tx_records;
 	struct dt_rx *rx;
 

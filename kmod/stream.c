@@ -623,6 +623,17 @@ static long dt_tx_run(struct dt_tx_ctx *tx, struct socket *sock, struct dirtytra
 	}
 }
 
+/* Was the stream on @sk cut inside a record by a file's close (dt_stream_file_closed())? */
+static bool dt_tx_torn(struct dt_region *r, struct sock *sk)
+{
+	bool torn;
+
+	spin_lock(&r->tx_plock);
+	torn = r->tx_torn == sk;
+	spin_unlock(&r->tx_plock);
+	return torn;
+}
+
 long dt_ioc_stream(struct file *file, struct dirtytrack_stream __user *uarg)
 {
 	struct dt_region *r = file->private_data;
@@ -651,6 +662,10 @@ long dt_ioc_stream(struct file *file, struct dirtytrack_stream __user *uarg)
 	}
 	if (!dt_tx_sock_ok(sock)) {
 		ret = -EOPNOTSUPP;
+		goto out_sock;
+	}
+	if (dt_tx_torn(r, sock->sk)) {
+		ret = -EPIPE;
 		goto out_sock;
 	}
 	tx.budget = s.budget;
@@ -699,21 +714,31 @@ out_free:
  * A region file is closed. A send it left pending (cut short by a signal
  * or a full socket buffer) can be finished only by a call through a file
  * that is still open: if it was this one, nothing will finish it, and its
- * pages' writers would wait for good. Drop it, its pages dirty again.
- * Called for every file, without r->tx_lock: a send on another file may
- * hold that across socket waits.
+ * pages' writers would wait for good. Drop it, its pages dirty again, and
+ * remember its socket: the stream there may end inside a record, and the
+ * marker's count includes records that never went, so STREAM refuses that
+ * socket (EPIPE) for good. Called for every file, without r->tx_lock: a
+ * send on another file may hold that across socket waits.
  */
 void dt_stream_file_closed(struct dt_region *r, const struct file *file)
 {
 	struct dt_tx_batch *b;
 
+	struct sock *old = NULL;
+
 	spin_lock(&r->tx_plock);
 	b = r->tx_pending;
-	if (b && b->owner == file)
+	if (b && b->owner == file) {
 		r->tx_pending = NULL;
-	else
+		old = r->tx_torn;
+		r->tx_torn = b->sk;
+		sock_hold(b->sk);
+	} else {
 		b = NULL;
+	}
 	spin_unlock(&r->tx_plock);
+	if (old)
+		sock_put(old);
 	if (b)
 		dt_tx_abort(b);
 }
@@ -1052,5 +1077,7 @@ void dt_stream_free(struct dt_region *r)
 			folio_put(r->rx->payload);
 		kfree(r->rx);
 	}
+	if (r->tx_torn)
+		sock_put(r->tx_torn);
 	kvfree(r->inflight);
 }

@@ -82,9 +82,9 @@ TRACE_EVENT(dirtytrack_stream_batch,
 			   __entry->bytes = bytes;
 			   __entry->marker = marker;
 			   __entry->round = round;),
-	    TP_printk("region=%lu records=%u bytes=%llu%s", __entry->ino,
+	    TP_printk("region=%lu records=%u bytes=%llu%s round=%llu", __entry->ino,
 		      __entry->records, __entry->bytes,
-		      __entry->marker ? " round_end" : "")
+		      __entry->marker ? " round_end" : "", __entry->round)
 );
 
 /* RECEIVE accepted a round's marker: every record of the round arrived whole. */

@@ -1191,7 +1191,8 @@ TEST_F(xfer, close_with_a_pending_batch)
  * the region through /proc and gave up): nothing can finish it, so the
  * close drops it, though the socket stays open and no STREAM follows. Its
  * pages are reported again, and their writers wait only for what the stack
- * holds: once the receiver has read it, they go on.
+ * holds: once the receiver has read it, they go on. The stream on that
+ * socket may end inside a record: STREAM refuses the socket from then on.
  */
 TEST_F(xfer, closing_the_sender_file_ends_a_pending_batch)
 {
@@ -1243,6 +1244,10 @@ TEST_F(xfer, closing_the_sender_file_ends_a_pending_batch)
 	EXPECT_TRUE(map[0] & 1);
 	EXPECT_LT(1, n);
 	free(map);
+	/* The torn stream cannot go on, through any file of the region. */
+	s = (struct dirtytrack_stream){ .sockfd = self->tx, .npages = NP,
+		.flags = DIRTYTRACK_STREAM_SRC_RANGE };
+	EXPECT_EQ(-EPIPE, dt_xioctl(self->src, DIRTYTRACK_IOC_STREAM, &s));
 	/* The region's own file was not the sender's: STREAM on it works. */
 	tcp_repair(_metadata, self);
 	s = (struct dirtytrack_stream){ .sockfd = self->tx, .npages = NP,
