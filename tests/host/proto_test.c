@@ -70,19 +70,19 @@ TEST_F(pair, bad_magic)
 {
 	char p[8] = "payload";
 
-	raw_frame(self->fd[0], DT_PROTO_MAGIC ^ 1, DT_MSG_PING, 1, 8, p, 8, 0);
+	raw_frame(self->fd[0], DT_PROTO_MAGIC ^ 1, DT_MSG_PING, DT_PROTO_VERSION, 8, p, 8, 0);
 	EXPECT_EQ(-EPROTO, dt_msg_recv(self->fd[1], &self->m, 1000));
 }
 
 TEST_F(pair, bad_version)
 {
-	raw_frame(self->fd[0], DT_PROTO_MAGIC, DT_MSG_PING, 2, 0, NULL, 0, 0);
+	raw_frame(self->fd[0], DT_PROTO_MAGIC, DT_MSG_PING, DT_PROTO_VERSION - 1, 0, NULL, 0, 0);
 	EXPECT_EQ(-EPROTONOSUPPORT, dt_msg_recv(self->fd[1], &self->m, 1000));
 }
 
 TEST_F(pair, too_long)
 {
-	raw_frame(self->fd[0], DT_PROTO_MAGIC, DT_MSG_META, 1, DT_PROTO_MAX_PAYLOAD + 1, NULL, 0,
+	raw_frame(self->fd[0], DT_PROTO_MAGIC, DT_MSG_META, DT_PROTO_VERSION, DT_PROTO_MAX_PAYLOAD + 1, NULL, 0,
 		  0);
 	EXPECT_EQ(-EMSGSIZE, dt_msg_recv(self->fd[1], &self->m, 1000));
 	EXPECT_EQ(-EMSGSIZE, dt_msg_send(self->fd[0], DT_MSG_META, self->m.buf,
@@ -93,13 +93,13 @@ TEST_F(pair, bad_crc)
 {
 	char p[8] = "payload";
 
-	raw_frame(self->fd[0], DT_PROTO_MAGIC, DT_MSG_META, 1, 8, p, 8, 1);
+	raw_frame(self->fd[0], DT_PROTO_MAGIC, DT_MSG_META, DT_PROTO_VERSION, 8, p, 8, 1);
 	EXPECT_EQ(-EBADMSG, dt_msg_recv(self->fd[1], &self->m, 1000));
 }
 
 TEST_F(pair, unknown_type)
 {
-	raw_frame(self->fd[0], DT_PROTO_MAGIC, DT_MSG_NTYPES, 1, 0, NULL, 0, 0);
+	raw_frame(self->fd[0], DT_PROTO_MAGIC, DT_MSG_NTYPES, DT_PROTO_VERSION, 0, NULL, 0, 0);
 	EXPECT_EQ(-EPROTO, dt_msg_recv(self->fd[1], &self->m, 1000));
 }
 
@@ -107,7 +107,7 @@ TEST_F(pair, truncated_then_closed)
 {
 	char p[8] = "payload";
 
-	raw_frame(self->fd[0], DT_PROTO_MAGIC, DT_MSG_META, 1, 16, p, 8, 0);
+	raw_frame(self->fd[0], DT_PROTO_MAGIC, DT_MSG_META, DT_PROTO_VERSION, 16, p, 8, 0);
 	close(self->fd[0]);
 	self->fd[0] = open("/dev/null", O_RDONLY);
 	EXPECT_EQ(-ECONNRESET, dt_msg_recv(self->fd[1], &self->m, 1000));

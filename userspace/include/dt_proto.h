@@ -21,7 +21,7 @@
 #include <sys/uio.h>
 
 #define DT_PROTO_MAGIC		0x474d5444u	/* "DTMG" */
-#define DT_PROTO_VERSION	1
+#define DT_PROTO_VERSION	2	/* 2: ACTIVATED of 40 bytes, PING in CLOCK_TAI */
 #define DT_PROTO_MAX_PAYLOAD	(1u << 20)	/* 1 MiB: the largest message */
 #define DT_PROTO_NONCE		32
 #define DT_PROTO_MAC		32		/* HMAC-SHA256 */

@@ -2022,12 +2022,15 @@ static pid_t dst_start(struct dst *d, const char *meta)
 {
 	int go[2] = { -1, -1 };
 	char why[256], c = 0;
+	bool watched;
 	pid_t pid;
 
 	if (d->bo && pipe2(go, O_CLOEXEC))
 		return -errno;
 	pid = fork();
 	if (pid == 0) {
+		if (go[1] >= 0)
+			close(go[1]);	/* a parent gone: EOF, not a wait for good */
 		if (go[0] >= 0 && read(go[0], &c, 1) != 1)
 			_exit(127);
 		if (dup2(d->rfd, 3) < 0)
@@ -2044,12 +2047,14 @@ static pid_t dst_start(struct dst *d, const char *meta)
 	if (go[0] < 0)
 		return pid;
 	close(go[0]);
-	if (pid > 0 && dt_bo_target(d->bo, pid, NULL, NULL, why, sizeof(why)))
+	watched = pid > 0 && !dt_bo_target(d->bo, pid, NULL, NULL, why, sizeof(why));
+	if (pid > 0 && !watched)
 		fprintf(stderr, "dt-migrate: blackout probe: %s\n", why);
 	if (pid > 0 && write(go[1], &c, 1) != 1)
 		pid = -errno;
 	close(go[1]);
-	for (uint64_t end = mono_ns() + 2000000000ULL; pid > 0 && !d->bo_exec &&
+	/* The exec, seen by the probe (an exec that fails is never seen). */
+	for (uint64_t end = mono_ns() + 2000000000ULL; pid > 0 && watched && !d->bo_exec &&
 	     mono_ns() < end;)
 		dt_bo_poll(d->bo, 50, dst_probe_event, d);
 	return pid;
