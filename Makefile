@@ -165,8 +165,8 @@ $(O)/uapi/linux/%.h: | need-kdir
 	@mkdir -p $(dir $@)
 	cd $(KDIR) && sh scripts/headers_install.sh \
 		../linux-headers-$(patsubst %-amd64,%,$(KREL))-common/include/uapi/linux/$*.h $(abspath $@)
-$(O)/lib/tracker.o $(O)/tools/dt-guest: $(UAPI_612)
-$(O)/lib/tracker.o $(O)/tools/dt-guest: UCFLAGS += -I$(O)/uapi
+$(O)/lib/tracker.o $(O)/tools/dt-guest $(O)/tests/punch_workload: $(UAPI_612)
+$(O)/lib/tracker.o $(O)/tools/dt-guest $(O)/tests/punch_workload: UCFLAGS += -I$(O)/uapi
 
 $(LIB): $(LIB_OBJS)
 	@mkdir -p $(dir $@)

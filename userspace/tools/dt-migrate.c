@@ -501,6 +501,7 @@ struct src {
 	struct dt_msg_activated act;
 	double predicted_ms;
 	uint64_t map_start;	/* ptes: where the workload maps the memfd */
+	uint64_t *data_map, *data_next;	/* ptes: pages holding data, last harvest and now */
 	int pagemap, clear_refs;	/* ptes: /proc/PID/pagemap; soft-dirty: clear_refs */
 	uint64_t *bitmap;	/* user sender: a round's pages */
 	char *pagebuf;		/* user sender: 64 pages copied out */
@@ -717,6 +718,10 @@ static void ptes_open(struct src *s, const struct stat *sb)
 	int ret;
 
 	ptes_find_map(s, sb);
+	s->data_map = calloc(1, dt_bitmap_bytes(s->npages));
+	s->data_next = calloc(1, dt_bitmap_bytes(s->npages));
+	if (!s->data_map || !s->data_next)
+		src_fail(s, ENOMEM, "out of memory");
 	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)s->pid);
 	s->pagemap = open(path, O_RDONLY | O_CLOEXEC);
 	if (s->pagemap < 0)
@@ -761,15 +766,13 @@ static int ptes_start(struct src *s)
  * between them would be lost), so the workload is frozen around them, as
  * CRIU does, unless it is frozen already (the last round).
  */
-static int ptes_harvest(struct src *s, uint64_t *ndirty)
+static int softdirty_harvest(struct src *s, uint64_t *ndirty)
 {
 	static uint64_t pm[4096];
 	bool thaw = !s->wl.frozen;
 	uint64_t i, n = 0;
 	int ret = 0;
 
-	if (s->scan)
-		return scan_pages(s, true, ndirty);
 	if (thaw && dt_workload_freeze(&s->wl, s->freeze_timeout_ms))
 		return -EAGAIN;
 	memset(s->bitmap, 0, dt_bitmap_bytes(s->npages));
@@ -793,6 +796,58 @@ static int ptes_harvest(struct src *s, uint64_t *ndirty)
 		ret = -EIO;
 	*ndirty = n;
 	return ret;
+}
+
+/* The pages of the memfd that hold data (SEEK_DATA, SEEK_HOLE), as a bitmap. */
+static int data_pages(struct src *s, uint64_t *map)
+{
+	off_t off = 0, data, hole;
+
+	memset(map, 0, dt_bitmap_bytes(s->npages));
+	for (;;) {
+		data = lseek(s->rfd, off, SEEK_DATA);
+		if (data < 0)
+			return errno == ENXIO ? 0 : -errno;
+		hole = lseek(s->rfd, data, SEEK_HOLE);
+		if (hole < 0)
+			return -errno;
+		for (uint64_t p = (uint64_t)data / PS; p < ((uint64_t)hole + PS - 1) / PS &&
+		     p < s->npages; p++)
+			dt_bitmap_set(map, p);
+		off = hole;
+	}
+}
+
+/*
+ * A hole punched in the memfd (fallocate, MADV_REMOVE: a balloon, free page
+ * reporting) drops a clean page's PTE, and neither tracker sees a write: the
+ * destination would keep the old bytes. So a harvest also reports the pages
+ * that held data at the last one and are holes now (they go as ZERO records).
+ */
+static int ptes_punched(struct src *s, uint64_t *ndirty)
+{
+	uint64_t *t, words = dt_bitmap_bytes(s->npages) / 8;
+	int ret = data_pages(s, s->data_next);
+
+	if (ret)
+		return ret;
+	for (uint64_t w = 0; w < words; w++) {
+		uint64_t gone = s->data_map[w] & ~s->data_next[w] & ~s->bitmap[w];
+
+		s->bitmap[w] |= gone;
+		*ndirty += (uint64_t)__builtin_popcountll(gone);
+	}
+	t = s->data_map;
+	s->data_map = s->data_next;
+	s->data_next = t;
+	return 0;
+}
+
+static int ptes_harvest(struct src *s, uint64_t *ndirty)
+{
+	int ret = s->scan ? scan_pages(s, true, ndirty) : softdirty_harvest(s, ndirty);
+
+	return ret ? ret : ptes_punched(s, ndirty);
 }
 
 static void src_open_region(struct src *s)
@@ -1186,6 +1241,8 @@ static void src_precopy(struct src *s)
 
 	set_stage(ST_PRECOPY);
 	ret = s->ptes ? ptes_start(s) : dt_track_start(s->rfd, 0);
+	if (!ret && s->ptes)
+		ret = data_pages(s, s->data_map);
 	if (ret)
 		src_fail(s, ret, "starting the %s tracker: %s", s->tracker, strerror(-ret));
 	s->tracking = true;
