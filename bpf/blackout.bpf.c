@@ -4,13 +4,18 @@
  * running and when it runs again, from the scheduler's tracepoints, and the
  * dirtytrack module's round boundaries, for dt-blackout and dt-migrate.
  *
- * A task of the workload leaving the CPU is "parked" when it was stopped
- * (SIGSTOP: __TASK_STOPPED) or frozen (the cgroup v2 freezer's trap sleeps
- * in TASK_FREEZABLE with task->frozen set; a task that SIGCONT woke keeps
- * task->frozen until it has left the signal code, and may be preempted
- * before, so the flag alone does not say parked). When a parked task runs again and no task of the workload has
- * run since the last one left the CPU, the workload was paused: from that
- * last switch-out to this switch-in, nothing of it ran.
+ * A task of the workload leaving the CPU of its own accord (not preempted)
+ * is "parked" when it was stopped (SIGSTOP: __TASK_STOPPED) or frozen (the
+ * cgroup v2 freezer's trap sleeps in TASK_FREEZABLE with task->frozen set;
+ * a task that SIGCONT woke keeps task->frozen until it has left the signal
+ * code, so the flag alone does not say parked). Each task's state (on a
+ * CPU, parked) is kept per thread, with a count of the workload's tasks on
+ * a CPU. When a parked task runs again while none of the workload is on a
+ * CPU and the last of its tasks to leave one was parked, the workload was
+ * paused: from that last switch-out to this switch-in, nothing of it ran. (Stopping or freezing wakes
+ * the sleeping threads to park them: those switch-ins find no task parked
+ * and are no pause. A task that has been on a CPU since before the probe
+ * attached is not counted until it first leaves it.)
  *
  * Each program comes as tp_btf (typed by BTF) and raw_tp (for kernels the
  * loader finds without BTF); both read through CO-RE, like libbpf-tools.
@@ -40,10 +45,42 @@ volatile unsigned long target_ino;
 
 struct blackout_state state;
 
+#define BO_ON_CPU	1
+#define BO_PARKED	2
+
+/* Per thread of the workload: BO_ON_CPU | BO_PARKED. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, __u32);
+} tasks SEC(".maps");
+
+/* Tasks of the workload on a CPU (that were seen to get there). */
+__s64 on_cpu;
+/* How the last task of the workload to leave a CPU left: BO_*, 0 if not parked. */
+__u32 last_out_how;
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 256 * 1024);
 } events SEC(".maps");
+
+#define CGROUP_DEPTH	16
+
+/* Is @t in the target cgroup or below it (freezing a cgroup freezes those)? */
+static __always_inline bool in_cgroup(struct task_struct *t)
+{
+	struct cgroup *cg = BPF_CORE_READ(t, cgroups, dfl_cgrp);
+	int i;
+
+	for (i = 0; i < CGROUP_DEPTH && cg; i++) {
+		if (BPF_CORE_READ(cg, kn, id) == target_cgid)
+			return true;
+		cg = BPF_CORE_READ(cg, self.parent, cgroup);
+	}
+	return false;
+}
 
 static __always_inline bool in_workload(struct task_struct *t)
 {
@@ -54,7 +91,7 @@ static __always_inline bool in_workload(struct task_struct *t)
 		return false;
 	if (target_tgid && BPF_CORE_READ(t, tgid) != (int)target_tgid)
 		return false;
-	if (target_cgid && BPF_CORE_READ(t, cgroups, dfl_cgrp, kn, id) != target_cgid)
+	if (target_cgid && !in_cgroup(t))
 		return false;
 	if (!target_comm[0])
 		return true;
@@ -80,20 +117,36 @@ static __always_inline struct blackout_event *event(__u32 type, __u64 now)
 	return e;
 }
 
-static __always_inline void switched(struct task_struct *prev, struct task_struct *next,
-				     unsigned int prev_state)
+#define TASK_DEAD_BIT	0x0080	/* TASK_DEAD */
+
+static __always_inline void switched(bool preempt, struct task_struct *prev,
+				     struct task_struct *next, unsigned int prev_state)
 {
 	__u64 now = bpf_ktime_get_tai_ns();
+	__u32 pid, *f;
 
 	if (in_workload(prev)) {
 		__u32 how = 0;
 
-		if (prev_state & (TASK_STOPPED_BITS | TASK_TRACED_BITS))
+		/* prev_state is read before the switch: preempted means running. */
+		if (!preempt && (prev_state & (TASK_STOPPED_BITS | TASK_TRACED_BITS)))
 			how = BO_STOPPED;
-		else if ((prev_state & TASK_FREEZABLE_BIT) &&
+		else if (!preempt && (prev_state & TASK_FREEZABLE_BIT) &&
 			 BPF_CORE_READ_BITFIELD_PROBED(prev, frozen))
 			how = BO_FROZEN;
+		pid = BPF_CORE_READ(prev, pid);
+		f = bpf_map_lookup_elem(&tasks, &pid);
+		if (f && (*f & BO_ON_CPU))
+			__sync_fetch_and_add(&on_cpu, -1);
+		if (!preempt && (prev_state & TASK_DEAD_BIT)) {
+			bpf_map_delete_elem(&tasks, &pid);
+		} else {
+			__u32 v = how ? BO_PARKED : 0;
+
+			bpf_map_update_elem(&tasks, &pid, &v, BPF_ANY);
+		}
 		state.last_run = now;
+		last_out_how = how;
 		if (how) {
 			state.parked = now;
 			state.how |= how;
@@ -101,22 +154,31 @@ static __always_inline void switched(struct task_struct *prev, struct task_struc
 		}
 	}
 	if (in_workload(next)) {
-		/* Nothing of it ran since the last switch-out, and it was parked. */
-		if (state.nparked && state.last_in < state.last_run) {
-			struct blackout_event *e = event(BO_EV_PAUSE, now);
+		__u32 v = BO_ON_CPU;
 
+		pid = BPF_CORE_READ(next, pid);
+		f = bpf_map_lookup_elem(&tasks, &pid);
+		/* A parked task back while nothing of the workload is on a CPU. */
+		if (f && (*f & BO_PARKED)) {
+			struct blackout_event *e = NULL;
+
+			/* ... and the last of it to leave a CPU was parked, not preempted. */
+			if (on_cpu <= 0 && last_out_how)
+				e = event(BO_EV_PAUSE, now);
 			if (e) {
-				e->pid = BPF_CORE_READ(next, pid);
+				e->pid = pid;
 				e->last_run = state.last_run;
 				e->parked = state.parked;
 				e->how = state.how;
 				e->nparked = state.nparked;
 				bpf_ringbuf_submit(e, 0);
+				__sync_fetch_and_add(&state.pauses, 1);
 			}
-			state.pauses++;
+			state.how = 0;
+			state.nparked = 0;
 		}
-		state.how = 0;
-		state.nparked = 0;
+		bpf_map_update_elem(&tasks, &pid, &v, BPF_ANY);
+		__sync_fetch_and_add(&on_cpu, 1);
 		state.last_in = now;
 	}
 }
@@ -125,7 +187,7 @@ SEC("tp_btf/sched_switch")
 int BPF_PROG(btf_sched_switch, bool preempt, struct task_struct *prev,
 	     struct task_struct *next, unsigned int prev_state)
 {
-	switched(prev, next, prev_state);
+	switched(preempt, prev, next, prev_state);
 	return 0;
 }
 
@@ -133,7 +195,7 @@ SEC("raw_tp/sched_switch")
 int BPF_PROG(raw_sched_switch, bool preempt, struct task_struct *prev,
 	     struct task_struct *next, unsigned int prev_state)
 {
-	switched(prev, next, prev_state);
+	switched(preempt, prev, next, prev_state);
 	return 0;
 }
 

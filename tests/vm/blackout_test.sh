@@ -11,8 +11,10 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 BO=$top/out/tools/dt-blackout SPIN=$top/out/tests/spinner PY=/usr/bin/python3
 work=$(mktemp -d)
 # cgroup v2, mounted where `ip netns` and others leave it alone (as migrate_lib.sh does).
+# The spinner sits in a child of the cgroup watched and frozen: freezing a
+# cgroup freezes those below it, and the probe must see them.
 CGROOT=/run/dtcg CG=/run/dtcg/dtbo
-trap 'kill $(jobs -p) 2>/dev/null; rmdir $CG 2>/dev/null; rm -rf "$work"' EXIT
+trap 'kill $(jobs -p) 2>/dev/null; sleep 0.2; rmdir $CG/leaf $CG 2>/dev/null; rm -rf "$work"' EXIT
 n=0 fail=0
 check() {	# check DESCRIPTION COND: eval COND; on failure show the logs
 	n=$((n + 1))
@@ -82,13 +84,15 @@ sys.exit(not ok)
 PY'
 }
 
-"$SPIN" "$work/count" &
+# Two more threads that sleep and wake every millisecond: stopping and
+# freezing wake them to park them, which must not count as pauses.
+"$SPIN" "$work/count" 2 &
 SPID=$!
 sleep 0.5
 pause stop --pid $SPID
 mkdir -p $CGROOT
-if { mountpoint -q $CGROOT || mount -t cgroup2 none $CGROOT; } && mkdir -p $CG &&
-	echo $SPID > $CG/cgroup.procs; then
+if { mountpoint -q $CGROOT || mount -t cgroup2 none $CGROOT; } && mkdir -p $CG/leaf &&
+	echo $SPID > $CG/leaf/cgroup.procs; then
 	pause freeze --cgroup $CG
 else
 	n=$((n + 1)); echo "not ok $n - freeze: no cgroup v2 at $CGROOT"; fail=$((fail + 1))
@@ -101,10 +105,14 @@ check "no BPF programs left after the runs" '[ "$(leftover)" = 0 ]'
 "$BO" --pid 4000000 > "$work/bad.log" 2>&1
 rc=$?
 check "no such process: exit 1, says so" '[ $rc = 1 ] && grep -q "no process 4000000" "$work/bad.log"'
-sleep 30 &
+sleep 300 &
 sp=$!
-( sleep 1; kill $sp ) &
-"$BO" --pid $sp > "$work/bad.log" 2>&1
+rm -f "$work/ready"
+"$BO" --pid $sp --ready-file "$work/ready" > "$work/bad.log" 2>&1 &
+bp=$!
+for i in $(seq 300); do [ -s "$work/ready" ] && break; sleep 0.1; done
+kill $sp
+wait $bp
 rc=$?
 check "the process exits while watched: exit 1, says so" \
 	'[ $rc = 1 ] && grep -q "exited while watched" "$work/bad.log"'

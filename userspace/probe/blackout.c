@@ -73,49 +73,69 @@ static bool exists(const char *path)
 	return !access(path, F_OK);
 }
 
-struct dt_bo *dt_bo_open(unsigned long region_ino, char *why, size_t len)
+/*
+ * Open, load and attach the skeleton: the BTF-typed programs, or with @raw
+ * their raw_tp twins; the module's only when it is loaded.
+ */
+static int dt_bo_load(struct dt_bo *b, bool raw)
 {
-	struct dt_bo *b = calloc(1, sizeof(*b));
-	struct blackout_bpf *s;
-	bool btf = exists("/sys/kernel/btf/vmlinux");
 	bool mod = exists("/sys/module/dirtytrack");
-	bool mod_btf = mod && exists("/sys/kernel/btf/dirtytrack");
+	struct blackout_bpf *s;
 	int err;
 
+	s = b->skel = blackout_bpf__open();
+	if (!s)
+		return -errno;
+	bpf_program__set_autoload(s->progs.btf_sched_switch, !raw);
+	bpf_program__set_autoload(s->progs.btf_exec, !raw);
+	bpf_program__set_autoload(s->progs.raw_sched_switch, raw);
+	bpf_program__set_autoload(s->progs.raw_exec, raw);
+	bpf_program__set_autoload(s->progs.btf_stream_batch, mod && !raw);
+	bpf_program__set_autoload(s->progs.btf_receive_round, mod && !raw);
+	bpf_program__set_autoload(s->progs.btf_write_fault, mod && !raw);
+	bpf_program__set_autoload(s->progs.btf_harvest, mod && !raw);
+	bpf_program__set_autoload(s->progs.raw_stream_batch, mod && raw);
+	bpf_program__set_autoload(s->progs.raw_receive_round, mod && raw);
+	bpf_program__set_autoload(s->progs.raw_write_fault, mod && raw);
+	bpf_program__set_autoload(s->progs.raw_harvest, mod && raw);
+	err = blackout_bpf__load(s);
+	if (!err)
+		err = blackout_bpf__attach(s);
+	if (err) {
+		blackout_bpf__destroy(s);
+		b->skel = NULL;
+	}
+	b->kind = raw ? "raw_tp" : "tp_btf";
+	return err;
+}
+
+struct dt_bo *dt_bo_open(unsigned long region_ino, char *why, size_t len)
+{
+	struct dt_bo *b;
+	int err;
+
+	/* CO-RE reads task_struct and cgroup fields: the kernel's BTF is a must. */
+	if (!exists("/sys/kernel/btf/vmlinux")) {
+		snprintf(why, len, "the kernel has no BTF (/sys/kernel/btf/vmlinux, "
+			 "CONFIG_DEBUG_INFO_BTF), which the probe's CO-RE reads need");
+		return NULL;
+	}
+	b = calloc(1, sizeof(*b));
 	if (!b) {
 		snprintf(why, len, "out of memory");
 		return NULL;
 	}
 	libbpf_set_print(quiet_print);
-	s = b->skel = blackout_bpf__open();
-	if (!s) {
-		snprintf(why, len, "cannot open the BPF object: %s", strerror(errno));
+	/* tp_btf first; where it cannot attach (an older kernel), raw_tp. */
+	err = dt_bo_load(b, false);
+	if (err && err != -EPERM && err != -EACCES)
+		err = dt_bo_load(b, true);
+	if (err) {
+		explain(err, why, len);
 		free(b);
 		return NULL;
 	}
-	/* One of each pair: BTF-typed where the kernel has BTF, else raw. */
-	bpf_program__set_autoload(s->progs.btf_sched_switch, btf);
-	bpf_program__set_autoload(s->progs.btf_exec, btf);
-	bpf_program__set_autoload(s->progs.raw_sched_switch, !btf);
-	bpf_program__set_autoload(s->progs.raw_exec, !btf);
-	bpf_program__set_autoload(s->progs.btf_stream_batch, mod_btf);
-	bpf_program__set_autoload(s->progs.btf_receive_round, mod_btf);
-	bpf_program__set_autoload(s->progs.btf_write_fault, mod_btf);
-	bpf_program__set_autoload(s->progs.btf_harvest, mod_btf);
-	bpf_program__set_autoload(s->progs.raw_stream_batch, mod && !mod_btf);
-	bpf_program__set_autoload(s->progs.raw_receive_round, mod && !mod_btf);
-	bpf_program__set_autoload(s->progs.raw_write_fault, mod && !mod_btf);
-	bpf_program__set_autoload(s->progs.raw_harvest, mod && !mod_btf);
-	b->kind = btf ? "tp_btf" : "raw_tp";
-	err = blackout_bpf__load(s);
-	if (!err)
-		err = blackout_bpf__attach(s);
-	if (err) {
-		explain(err, why, len);
-		dt_bo_close(b);
-		return NULL;
-	}
-	s->bss->target_ino = region_ino;
+	b->skel->bss->target_ino = region_ino;
 	return b;
 }
 
