@@ -15,6 +15,7 @@ RATE=${DT_BENCH_RATE:-2000} WSS=${DT_BENCH_WSS:-8192} REPS=${DT_BENCH_REPS:-2}
 out=${DT_OUT:?}/migrate.jsonl
 : > "$out"
 mig_setup || exit 1
+pin_probes
 status=0
 for size in $sizes; do
 	for tracker in $trackers; do

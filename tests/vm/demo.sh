@@ -12,6 +12,7 @@ work=$(mktemp -d)
 
 SIZE=${DT_DEMO_SIZE:-256M} RATE=${DT_DEMO_RATE:-2000}
 mig_setup || { echo "demo: cannot set up the namespaces or cgroup2" >&2; exit 1; }
+pin_probes
 echo "== source: dt-guest, $SIZE, writing $RATE pages/s (cgroup $CG/demo)"
 start_guest demo --size "$SIZE" --rate "$RATE" || { cat "$work/demo.guest.log"; exit 1; }
 cat "$work/demo.guest.log"

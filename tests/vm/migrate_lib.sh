@@ -27,6 +27,22 @@ mig_setup() {
 	od -An -tx1 -N32 /dev/urandom | tr -d ' \n' > "$work/token"
 }
 
+# pin_probes: keep two blackout probes attached for as long as the calling
+# shell lives (they watch it, and end with it), so that each migration's
+# probes join tracepoints that have two already. The kernel patches code
+# (static keys, static calls) only when a tracepoint goes from 0 to 1 or 1
+# to 2 probes and back, and multi-threaded TCG may then run a stale
+# translation and die of "Oops: int3" (tests/vm/run.sh -h, NOTES): dozens of
+# migrations in a 2-vCPU boot would each risk it; this risks it once.
+pin_probes() {
+	local i j
+	for i in 1 2; do
+		"$top/out/tools/dt-blackout" --pid $$ --quiet --ready-file "$work/pin$i" \
+			> "$work/pin$i.log" 2>&1 &
+		for j in $(seq 300); do [ -s "$work/pin$i" ] && break; sleep 0.1; done
+	done
+}
+
 in_src() { nsenter --net=/run/netns/$NS_SRC "$@"; }
 in_dst() { nsenter --net=/run/netns/$NS_DST "$@"; }
 

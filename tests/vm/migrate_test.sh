@@ -96,6 +96,7 @@ abort_setup() {
 }
 
 mig_setup || { echo "Bail out! network namespaces or cgroup2"; exit 1; }
+pin_probes
 
 # The converging runs write well under the link rate: about 10-30 MB/s over
 # veth on Debian's kernel under TCG, 4 MB/s on the debug kernel (KASAN).

@@ -388,6 +388,25 @@ static int parse(int argc, char **argv)
 	return 0;
 }
 
+/* Has @pid exited (no such process, or a zombie not yet reaped)? */
+static bool gone(pid_t pid)
+{
+	char path[64], buf[512], *p;
+	FILE *f;
+	bool z = false;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return errno == ENOENT || errno == ESRCH;
+	if (fgets(buf, sizeof(buf), f)) {
+		p = strrchr(buf, ')');
+		z = p && (p[2] == 'Z' || p[2] == 'X');
+	}
+	fclose(f);
+	return z;
+}
+
 static unsigned long region_ino(void)
 {
 	struct stat st;
@@ -467,7 +486,7 @@ int main(int argc, char **argv)
 			ended = "duration";
 			break;
 		}
-		if (opt.pid && kill(opt.pid, 0) && errno == ESRCH) {
+		if (opt.pid && gone(opt.pid)) {
 			dt_bo_poll(b, 0, on_event, NULL);
 			fprintf(stderr, "dt-blackout: pid %d exited while watched\n", (int)opt.pid);
 			ended = "exited";

@@ -1441,14 +1441,18 @@ static double jd(json_object *o, const char *k)
 static void src_probe_line(json_object *bo)
 {
 	json_object *e = json_object_object_get(bo, "ebpf");
+	double sum;
 
 	if (!e)
 		return;
+	sum = jd(e, "freeze_detection_ms") + jd(e, "final_round_ms") + jd(e, "final_transfer_ms") +
+	      jd(e, "commitment_ms") + jd(e, "activation_ms");
 	printf("blackout seen by the workload (eBPF): %.1f ms +- %.1f = freeze detection %.1f + "
 	       "final round %.1f + final transfer %.1f + commitment %.1f + activation %.1f "
-	       "(freezing took %.1f before it)\n", jd(e, "total_ms"), jd(e, "uncertainty_ms"),
-	       jd(e, "freeze_detection_ms"), jd(e, "final_round_ms"), jd(e, "final_transfer_ms"),
-	       jd(e, "commitment_ms"), jd(e, "activation_ms"), jd(e, "freeze_ms"));
+	       "(the parts add up to %.3f ms; freezing took %.1f before it)\n",
+	       jd(e, "total_ms"), jd(e, "uncertainty_ms"), jd(e, "freeze_detection_ms"),
+	       jd(e, "final_round_ms"), jd(e, "final_transfer_ms"), jd(e, "commitment_ms"),
+	       jd(e, "activation_ms"), sum, jd(e, "freeze_ms"));
 }
 
 static void src_report(struct src *s)
