@@ -19,6 +19,7 @@ for (tracker, size), rs in sorted(groups.items(), key=lambda k: (k[0][0], nbytes
     med = lambda f: statistics.median(f(r) for r in good) if good else None
     rows.append(dict(tracker=tracker, size=size, bytes=nbytes(size), runs=len(rs),
                      verified=len(good),
+                     converged=sum(1 for x in good if x.get("converged", True)),
                      blackout_ms=med(lambda r: r["blackout"]["total_ms"]),
                      ebpf_ms=med(lambda r: (r["blackout"].get("ebpf") or {}).get("total_ms"))
                      if all((r["blackout"].get("ebpf") or {}).get("total_ms") is not None
@@ -39,11 +40,13 @@ lines = ["# make bench-migrate", "",
          "the ratios, not the milliseconds). Medians over the verified runs.", "",
          "Blackout: dt-migrate's own (freeze request to ACTIVATED on the source); eBPF: what",
          "the workload saw (its last run on the source to its exec on the destination).", "",
-         "| tracker | size | runs (verified) | blackout ms | eBPF blackout ms | final round ms | total ms | rounds | MiB sent |",
+         "Runs that did not converge within 15 rounds were forced into stop-and-copy:",
+         "their blackout carries what was left.", "",
+         "| tracker | size | runs (verified, converged) | blackout ms | eBPF blackout ms | final round ms | total ms | rounds | MiB sent |",
          "|---|---|---|---|---|---|---|---|---|"]
 f = lambda v, fmt="%.1f": "-" if v is None else fmt % v
 for r in rows:
-    lines.append(f"| {r['tracker']} | {r['size']} | {r['runs']} ({r['verified']}) | "
+    lines.append(f"| {r['tracker']} | {r['size']} | {r['runs']} ({r['verified']}, {r['converged']}) | "
                  f"{f(r['blackout_ms'])} | {f(r['ebpf_ms'])} | {f(r['final_round_ms'])} | {f(r['total_ms'])} | "
                  f"{f(r['rounds'], '%.0f')} | {f(r['mib_sent'])} |")
 lines += ["", "## Targets", ""]

@@ -1,7 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # scripts/bench-migrate-report.py on hand-written runs: the medians, the
-# eBPF column (a dash where a run lacks it) and the target verdicts. TAP.
+# eBPF column (a dash where a run lacks it), the converged count and the
+# target verdicts. TAP.
 set -u
 cd "$(dirname "$0")/../.."
 . tests/host/tap.sh
@@ -14,6 +15,7 @@ trap 'rm -rf "$tmp"' EXIT
 import json, sys
 def run(t, size, own, ebpf):
     return dict(tracker=t, size=size, verified=True, status="completed", total_ms=1000,
+                converged=t != "soft-dirty",
                 total_rounds=3, total_bytes=1 << 20,
                 blackout=dict(total_ms=own, final_round_ms=5,
                               ebpf=dict(total_ms=ebpf) if ebpf else None))
@@ -26,9 +28,9 @@ echo "TAP version 13"
 echo "1..5"
 /usr/bin/python3 scripts/bench-migrate-report.py "$tmp" > "$tmp/out.log" 2>&1
 tap_result "the report runs" $? "$tmp/out.log"
-grep -q '^| dirtytrack | 16M | 2 (2) | 100.0 | 80.0 |' "$tmp/summary.md"
+grep -q '^| dirtytrack | 16M | 2 (2, 2) | 100.0 | 80.0 |' "$tmp/summary.md"
 tap_result "medians of the own and the eBPF blackout" $? "$tmp/summary.md"
-grep -q '^| soft-dirty | 64M | 1 (1) | 300.0 | - |' "$tmp/summary.md"
+grep -q '^| soft-dirty | 64M | 1 (1, 0) | 300.0 | - |' "$tmp/summary.md"
 tap_result "a dash where the runs have no eBPF blackout" $? "$tmp/summary.md"
 grep -q 'dirtytrack blackout 64M / 16M: 1.20x (target at most 1.5x: met)' "$tmp/summary.md" &&
 	grep -q "dirtytrack blackout at 64M / best userspace tracker's: 0.60x (target at most 0.5x: NOT met)" "$tmp/summary.md"

@@ -32,7 +32,10 @@ for size in $sizes; do
 			sleep $((WSS / RATE + 2))
 			start_receiver "$T" --io-timeout 60 --wait --exec "$GUEST" --resume --verify-only ||
 				{ echo "$T: no receiver"; status=1; continue; }
-			send "$T" --io-timeout 60 --tracker "$tracker" --quiet > "$work/$T.src.log" 2>&1
+			# Forced after --max-rounds: every run ends in a blackout to compare,
+			# converged or not (the JSON says which).
+			send "$T" --io-timeout 60 --tracker "$tracker" --quiet --max-rounds 15 \
+				--on-timeout force > "$work/$T.src.log" 2>&1
 			rs=$?
 			wait "$RECV_PID"
 			rr=$?

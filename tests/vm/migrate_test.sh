@@ -92,7 +92,7 @@ abort_setup() {
 	start_guest "$T" "$@" || { notok "$T: dt-guest did not start"; return 1; }
 	sleep 1
 	base=$(($(refcnt)))
-	start_receiver "$T" --io-timeout 5 || { notok "$T: receiver did not listen"; return 1; }
+	start_receiver "$T" --io-timeout 5 --timeout 300 || { notok "$T: receiver did not listen"; return 1; }
 }
 
 mig_setup || { echo "Bail out! network namespaces or cgroup2"; exit 1; }

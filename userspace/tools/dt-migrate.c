@@ -1252,8 +1252,10 @@ static void src_precopy(struct src *s)
 		pred = src_predict_ms(s, &left);
 		s->predicted_ms = pred;
 		src_round_line(r, left, pred);
-		if (pred <= s->downtime_ms)
+		if (pred <= s->downtime_ms) {
+			json_set("converged", json_object_new_boolean(1));
 			return;
+		}
 		if (s->nrounds > (uint64_t)s->max_rounds ||
 		    (C.timeout && mono_ns() - s->t0 > (uint64_t)C.timeout * 1000000000ULL)) {
 			if (!s->force)
@@ -1261,6 +1263,7 @@ static void src_precopy(struct src *s)
 					 "%.1f ms > --downtime-limit %d ms after %llu rounds",
 					 pred, s->downtime_ms, (unsigned long long)s->nrounds);
 			say("  not converging (predicted %.1f ms): forcing stop-and-copy", pred);
+			json_set("converged", json_object_new_boolean(0));
 			return;
 		}
 	}
