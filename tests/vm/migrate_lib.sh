@@ -27,8 +27,8 @@ mig_setup() {
 	od -An -tx1 -N32 /dev/urandom | tr -d ' \n' > "$work/token"
 }
 
-# pin_probes: keep two blackout probes attached for as long as the calling
-# shell lives (they watch it, and end with it), so that each migration's
+# pin_probes: keep two blackout probes attached until the calling shell
+# exits (unpin_probes, on EXIT, ends them), so that each migration's
 # probes join tracepoints that have two already. The kernel patches code
 # (static keys, static calls) only when a tracepoint goes from 0 to 1 or 1
 # to 2 probes and back, and multi-threaded TCG may then run a stale
@@ -39,8 +39,19 @@ pin_probes() {
 	for i in 1 2; do
 		"$top/out/tools/dt-blackout" --pid $$ --quiet --ready-file "$work/pin$i" \
 			> "$work/pin$i.log" 2>&1 &
+		PIN_PIDS="${PIN_PIDS:-} $!"
 		for j in $(seq 300); do [ -s "$work/pin$i" ] && break; sleep 0.1; done
 	done
+	# They hold the module (its tracepoints): gone before the shell is, so
+	# that the module can be unloaded right after.
+	trap unpin_probes EXIT
+}
+
+unpin_probes() {
+	[ -n "${PIN_PIDS:-}" ] || return 0
+	kill $PIN_PIDS 2>/dev/null
+	wait $PIN_PIDS 2>/dev/null
+	PIN_PIDS=
 }
 
 in_src() { nsenter --net=/run/netns/$NS_SRC "$@"; }
