@@ -1303,9 +1303,8 @@ static void src_probe_event(void *ctx, const struct blackout_event *e)
  * it has run since it was frozen) and the time STREAM queued the round's
  * marker (none with the userspace sender).
  */
-static void src_probe_read(struct src *s, uint64_t round)
+static void src_probe_read(struct src *s)
 {
-	(void)round;
 	if (!s->bo)
 		return;
 	while (dt_bo_poll(s->bo, 0, src_probe_event, s) > 0)
@@ -1331,7 +1330,7 @@ static void src_stop_and_copy(struct src *s)
 	r = src_round(s, s->cold);
 	s->t_final = r->queued_ns;
 	s->tai_final = r->queued_tai;
-	src_probe_read(s, r->round);
+	src_probe_read(s);
 	src_round_line(r, 0, 0);
 	src_send_meta(s, &req.meta_len);
 
