@@ -114,6 +114,37 @@ else
 	n=$((n + 1)); echo "ok $n - pagemap-scan, a hole punched # SKIP no uffd-wp async here"
 fi
 
+# The --exec child is forked at reservation and waits; an abort ends it, with
+# its fd of the region, and removes its DT_META file. dropped NAME SIGNAL
+dropped() {
+	local name=$1 sig=$2 p rp sp child
+	guest
+	mkdir -p "$w/tmp" && rm -f "$w/tmp"/* "$w/src.log" "$w/dst.log"
+	p=$(port)
+	TMPDIR=$w/tmp "$M" receive --listen 127.0.0.1:$p --token-file "$w/token" \
+		--receiver user --exec "$G" --resume > "$w/dst.log" 2>&1 &
+	rp=$!
+	"$M" send --to 127.0.0.1:$p --token-file "$w/token" --region "$(cat "$w/reg")" \
+		--freeze sigstop --io-timeout 10 --downtime-limit 0 --max-rounds 1000000 \
+		> "$w/src.log" 2>&1 &
+	sp=$!
+	for i in $(seq 100); do grep -q "round 1:" "$w/src.log" && break; sleep 0.1; done
+	child=$(pgrep -P $rp)
+	check "$name: the --exec child waits during pre-copy, with the new region as fd 3" \
+		'[ -n "$child" ] && readlink /proc/$child/fd/3 | grep -q "^/memfd:dt-migrate" && ls "$w/tmp"/dt-migrate-meta.* > /dev/null'
+	kill -$sig $rp
+	wait $sp $rp 2>/dev/null
+	for i in $(seq 50); do kill -0 $child 2>/dev/null || break; sleep 0.1; done
+	check "$name: the waiting child is gone, without running the workload" \
+		'! kill -0 $child 2>/dev/null && ! grep -q verif "$w/dst.log"'
+	[ $sig = KILL ] ||
+		check "$name: no DT_META file left" '! ls "$w/tmp"/dt-migrate-meta.* > /dev/null 2>&1'
+	check "$name: the source guest runs" 'kill -0 $gpid && [ "$(ps -o stat= -p $gpid | cut -c1)" != T ]'
+	kill $gpid; wait $gpid 2>/dev/null
+}
+dropped "receiver SIGTERM in pre-copy" TERM
+dropped "receiver kill -9 in pre-copy" KILL
+
 # pagemap-scan asked for on a mapping that is not registered: refused, says why.
 guest
 "$M" send --to 127.0.0.1:$(port) --token-file "$w/token" --region "$(cat "$w/reg")" \

@@ -109,6 +109,15 @@ static int dt_bo_load(struct dt_bo *b, bool raw)
 	return err;
 }
 
+static int on_sample(void *ctx, void *data, size_t size)
+{
+	struct dt_bo *b = ctx;
+
+	if (size >= sizeof(struct blackout_event))
+		b->cb(b->ctx, data);
+	return 0;
+}
+
 struct dt_bo *dt_bo_open(unsigned long region_ino, char *why, size_t len)
 {
 	struct dt_bo *b;
@@ -136,6 +145,14 @@ struct dt_bo *dt_bo_open(unsigned long region_ino, char *why, size_t len)
 		return NULL;
 	}
 	b->skel->bss->target_ino = region_ino;
+	/* Set up now: the first poll may be inside a blackout. */
+	b->rb = ring_buffer__new(bpf_map__fd(b->skel->maps.events), on_sample, b, NULL);
+	if (!b->rb) {
+		snprintf(why, len, "ring buffer: %s", strerror(errno));
+		blackout_bpf__destroy(b->skel);
+		free(b);
+		return NULL;
+	}
 	return b;
 }
 
@@ -175,24 +192,10 @@ void dt_bo_set_region(struct dt_bo *b, unsigned long region_ino)
 	b->skel->bss->target_ino = region_ino;
 }
 
-static int on_sample(void *ctx, void *data, size_t size)
-{
-	struct dt_bo *b = ctx;
-
-	if (size >= sizeof(struct blackout_event))
-		b->cb(b->ctx, data);
-	return 0;
-}
-
 int dt_bo_poll(struct dt_bo *b, int timeout_ms, dt_bo_cb cb, void *ctx)
 {
 	b->cb = cb;
 	b->ctx = ctx;
-	if (!b->rb) {
-		b->rb = ring_buffer__new(bpf_map__fd(b->skel->maps.events), on_sample, b, NULL);
-		if (!b->rb)
-			return -errno;
-	}
 	return ring_buffer__poll(b->rb, timeout_ms);
 }
 

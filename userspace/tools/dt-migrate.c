@@ -104,9 +104,10 @@ static void usage(FILE *f)
 "      4 commitment          the destination confirms every round arrived whole\n"
 "                            (round markers, record counts, CRCs); the source\n"
 "                            then commits and never resumes the workload\n"
-"      5 activation          the destination starts --exec CMD with the region;\n"
-"                            the source then kills its workload (or keeps it\n"
-"                            frozen with --keep-source)\n"
+"      5 activation          the destination starts --exec CMD with the region\n"
+"                            (forked at reservation, it waits to exec, so the\n"
+"                            blackout pays one exec); the source then kills\n"
+"                            its workload (or keeps it frozen, --keep-source)\n"
 "    Any failure before commitment (peer gone, refused reservation, bad message,\n"
 "    timeout, SIGINT or SIGTERM to either side) aborts: the workload runs on in\n"
 "    the source, its memory untouched, and the destination drops its region.\n"
@@ -466,6 +467,7 @@ struct round {
 	uint64_t bytes;
 	uint64_t start_ns, queued_ns, acked_ns;
 	uint64_t queued_tai;	/* CLOCK_TAI at queued_ns */
+	uint64_t faults0;	/* the module's write faults when it began */
 	uint64_t dirtied;	/* write faults counted during the round */
 	double dirty_rate;	/* pages/s harvested, over the time they took to dirty */
 	double link_rate;	/* bytes/s, round start to acknowledgement */
@@ -1154,14 +1156,16 @@ static double link_rate(const struct src *s)
 }
 
 /* Run round number nr: harvest (or range) and send, then wait for its ack. */
-static struct round *src_round(struct src *s, bool range)
+/* Harvest a round and queue it; src_round_acked() completes it. */
+static struct round *src_round_queue(struct src *s, bool range)
 {
 	struct round *r = &s->rounds[s->nrounds % MAX_ROUNDS_KEPT];
-	uint64_t faults0 = s->tracking && !s->ptes ? src_faults(s) : 0, nd;
+	uint64_t nd;
 	int ret;
 
 	memset(r, 0, sizeof(*r));
 	r->round = s->nrounds;
+	r->faults0 = s->tracking && !s->ptes ? src_faults(s) : 0;
 	r->start_ns = mono_ns();
 	if (s->user_sender) {
 		if (range)
@@ -1182,6 +1186,12 @@ static struct round *src_round(struct src *s, bool range)
 		src_fail(s, ret, "round %llu: %s", (unsigned long long)r->round, strerror(-ret));
 	r->queued_ns = mono_ns();
 	r->queued_tai = tai_ns();
+	return r;
+}
+
+/* Wait for the destination's acknowledgement of round r, and count it. */
+static void src_round_acked(struct src *s, struct round *r)
+{
 	src_wait_ack(s, r);
 	if (r->round > 0) {
 		const struct round *prev = &s->rounds[(r->round - 1) % MAX_ROUNDS_KEPT];
@@ -1194,13 +1204,20 @@ static struct round *src_round(struct src *s, bool range)
 	 * soft-dirty estimate is the last dirty rate over the round's time.
 	 */
 	if (s->tracking && !s->ptes)
-		r->dirtied = src_faults(s) - faults0;
+		r->dirtied = src_faults(s) - r->faults0;
 	else if (s->tracking)
 		r->dirtied = (uint64_t)(r->dirty_rate * (double)(r->acked_ns - r->start_ns) / 1e9);
 	r->link_rate = (double)r->bytes * 1e9 / (double)(r->acked_ns - r->start_ns);
 	s->nrounds++;
 	s->total_records += r->records;
 	s->total_bytes += r->bytes;
+}
+
+static struct round *src_round(struct src *s, bool range)
+{
+	struct round *r = src_round_queue(s, range);
+
+	src_round_acked(s, r);
 	return r;
 }
 
@@ -1327,18 +1344,24 @@ static void src_stop_and_copy(struct src *s)
 		src_fail(s, ret, "freeze: %s", s->wl.why);
 	s->t_frozen = mono_ns();
 	s->tai_frozen = tai_ns();
-	r = src_round(s, s->cold);
+	r = src_round_queue(s, s->cold);
 	s->t_final = r->queued_ns;
 	s->tai_final = r->queued_tai;
-	src_probe_read(s);
-	src_round_line(r, 0, 0);
 	src_send_meta(s, &req.meta_len);
 
+	/*
+	 * Ask for commitment while the last round is still on its way: the
+	 * destination verifies as soon as it has it, and its VERIFIED follows
+	 * the round's acknowledgement with no round trip in between.
+	 */
 	set_stage(ST_COMMIT);
 	req.last_round = r->round;
-	req.rounds = s->nrounds;
-	req.total_records = s->total_records;
+	req.rounds = s->nrounds + 1;
+	req.total_records = s->total_records + r->records;
 	src_send(s, DT_MSG_COMMIT_REQ, &req, sizeof(req));
+	src_round_acked(s, r);
+	src_probe_read(s);
+	src_round_line(r, 0, 0);
 	src_expect(s, DT_MSG_VERIFIED, NULL, 0);
 	s->t_verified = mono_ns();
 	src_check_signal(s);
@@ -1579,6 +1602,11 @@ struct dst {
 	struct dt_msg_commit_req req;
 	bool have_req, verified;
 
+	pid_t child;			/* --exec, forked at reservation, or 0 */
+	int go;				/* its pipe: a byte execs it, EOF ends it */
+	int meta_fd;			/* DT_META, created with it */
+	char meta_path[PATH_MAX];
+
 	struct dt_bo *bo;		/* the blackout probe, or NULL */
 	uint64_t tai_round, tai_commit;	/* CLOCK_TAI: last round acked, COMMIT */
 	uint64_t bo_rx_round, bo_exec;	/* the probe's: last marker, the exec */
@@ -1593,11 +1621,21 @@ static void __attribute__((noreturn)) dst_fail(struct dst *d, int err, const cha
 	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
 	send_refuse(d->ctl, err, why);
-	/* Nothing is left behind: the region goes with its only fd. */
+	/*
+	 * Nothing is left behind: the region goes with its last fd, and the
+	 * child waiting to exec holds one until it has seen EOF and exited.
+	 */
 	if (d->rfd >= 0)
 		close(d->rfd);
 	if (d->map)
 		munmap(d->map, d->size);
+	if (d->child > 0) {
+		close(d->go);
+		while (waitpid(d->child, NULL, 0) < 0 && errno == EINTR)
+			;
+	}
+	if (d->meta_path[0])
+		unlink(d->meta_path);
 	fflush(stdout);
 	fprintf(stderr, "dt-migrate: stage %d %s: %s\n"
 		"dt-migrate: migration aborted; no region is kept\n",
@@ -1782,6 +1820,51 @@ static int user_apply_cb(void *ctx, uint64_t index, const void *page);
 static int user_round_cb(void *ctx, uint64_t round, uint64_t count);
 
 /* Stage 1: create the region, or refuse with the reason. */
+/*
+ * Stage 1: fork the --exec child now, so that activation costs only its
+ * exec. It keeps the region as fd 3 and nothing else of ours, and waits on
+ * a pipe: a byte execs it, EOF (an abort, or our death) ends it, and with
+ * it its reference to the region.
+ */
+static void dst_prefork(struct dst *d)
+{
+	const char *tmp = getenv("TMPDIR");
+	int go[2];
+	char c;
+
+	snprintf(d->meta_path, sizeof(d->meta_path), "%s/dt-migrate-meta.XXXXXX",
+		 tmp ? tmp : "/tmp");
+	d->meta_fd = mkostemp(d->meta_path, O_CLOEXEC);
+	if (d->meta_fd < 0)
+		dst_fail(d, errno, "DT_META file %s: %s", d->meta_path, strerror(errno));
+	if (pipe2(go, O_CLOEXEC))
+		dst_fail(d, errno, "pipe: %s", strerror(errno));
+	d->child = fork();
+	if (d->child < 0)
+		dst_fail(d, errno, "fork: %s", strerror(errno));
+	if (d->child == 0) {
+		int in = fcntl(go[0], F_DUPFD_CLOEXEC, 4);
+
+		/* dup2() onto itself would keep close-on-exec. */
+		if (in < 0 || (d->rfd == 3 ? fcntl(3, F_SETFD, 0) : dup2(d->rfd, 3)) < 0)
+			_exit(127);
+		close_range(4, in - 1, 0);
+		close_range(in + 1, ~0U, 0);
+		setenv("DT_REGION_FD", "3", 1);
+		setenv("DT_META", d->meta_path, 1);
+		signal(SIGINT, SIG_DFL);
+		signal(SIGTERM, SIG_DFL);
+		signal(SIGPIPE, SIG_DFL);
+		if (read(in, &c, 1) != 1)
+			_exit(127);
+		execvp(d->exec_argv[0], d->exec_argv);
+		fprintf(stderr, "dt-migrate: exec %s: %s\n", d->exec_argv[0], strerror(errno));
+		_exit(127);
+	}
+	close(go[0]);
+	d->go = go[1];
+}
+
 static void dst_reserve(struct dst *d)
 {
 	struct dt_msg_reserve r;
@@ -1827,6 +1910,8 @@ static void dst_reserve(struct dst *d)
 	}
 	json_set("region_size", json_object_new_uint64(d->size));
 	d->bo = probe_open(d->rfd);
+	if (d->exec_argv)
+		dst_prefork(d);
 	if (dt_msg_send(d->ctl, DT_MSG_RESERVED, NULL, 0))
 		dst_fail(d, errno, "sending RESERVED: %s", strerror(errno));
 	say("  region of %llu MiB created", (unsigned long long)(d->size >> 20));
@@ -2048,23 +2133,6 @@ static void dst_transfer(struct dst *d)
 	}
 }
 
-static int write_meta(struct dst *d, char *path, size_t len)
-{
-	const char *tmp = getenv("TMPDIR");
-	int fd;
-
-	snprintf(path, len, "%s/dt-migrate-meta.XXXXXX", tmp ? tmp : "/tmp");
-	fd = mkstemp(path);
-	if (fd < 0)
-		return -errno;
-	if (d->meta_len && write(fd, d->meta, d->meta_len) != (ssize_t)d->meta_len) {
-		close(fd);
-		return -EIO;
-	}
-	close(fd);
-	return 0;
-}
-
 static void dst_probe_event(void *ctx, const struct blackout_event *e)
 {
 	struct dst *d = ctx;
@@ -2076,82 +2144,59 @@ static void dst_probe_event(void *ctx, const struct blackout_event *e)
 }
 
 /*
- * Start --exec with the region as fd 3. With the probe, the child waits
- * until the probe watches it, and the exec it then makes is the moment
- * the workload runs again (waited for, up to 2 s). Returns the pid, or
- * -errno.
+ * Stage 5: write DT_META and let the child exec. With the probe watching
+ * it, the exec it makes is the moment the workload runs again (waited for,
+ * up to 2 s). Returns 0 or -errno.
  */
-static pid_t dst_start(struct dst *d, const char *meta)
+static int dst_start(struct dst *d)
 {
-	int go[2] = { -1, -1 };
+	bool watched = false;
 	char why[256], c = 0;
-	bool watched;
-	pid_t pid;
+	int ret = 0;
 
-	if (d->bo && pipe2(go, O_CLOEXEC))
-		return -errno;
-	pid = fork();
-	if (pid == 0) {
-		if (go[1] >= 0)
-			close(go[1]);	/* a parent gone: EOF, not a wait for good */
-		if (go[0] >= 0 && read(go[0], &c, 1) != 1)
-			_exit(127);
-		if (dup2(d->rfd, 3) < 0)
-			_exit(127);
-		setenv("DT_REGION_FD", "3", 1);
-		setenv("DT_META", meta, 1);
-		signal(SIGPIPE, SIG_DFL);
-		execvp(d->exec_argv[0], d->exec_argv);
-		fprintf(stderr, "dt-migrate: exec %s: %s\n", d->exec_argv[0], strerror(errno));
-		_exit(127);
+	if (d->meta_len && write(d->meta_fd, d->meta, d->meta_len) != (ssize_t)d->meta_len)
+		ret = -EIO;
+	close(d->meta_fd);
+	if (!ret && d->bo) {
+		watched = !dt_bo_target(d->bo, d->child, NULL, NULL, why, sizeof(why));
+		if (!watched)
+			fprintf(stderr, "dt-migrate: blackout probe: %s\n", why);
 	}
-	if (pid < 0)
-		pid = -errno;
-	if (go[0] < 0)
-		return pid;
-	close(go[0]);
-	watched = pid > 0 && !dt_bo_target(d->bo, pid, NULL, NULL, why, sizeof(why));
-	if (pid > 0 && !watched)
-		fprintf(stderr, "dt-migrate: blackout probe: %s\n", why);
-	if (pid > 0 && write(go[1], &c, 1) != 1)
-		pid = -errno;
-	close(go[1]);
+	if (!ret && write(d->go, &c, 1) != 1)
+		ret = -errno;
+	close(d->go);
 	/* The exec, seen by the probe (an exec that fails is never seen). */
-	for (uint64_t end = mono_ns() + 2000000000ULL; pid > 0 && watched && !d->bo_exec &&
+	for (uint64_t end = mono_ns() + 2000000000ULL; !ret && watched && !d->bo_exec &&
 	     mono_ns() < end;)
 		dt_bo_poll(d->bo, 50, dst_probe_event, d);
-	return pid;
+	return ret;
 }
 
 /* Stage 5: start --exec with the region as fd 3, or hold the region. */
 static int dst_activate(struct dst *d)
 {
 	struct dt_msg_activated a = { 0 };
-	char meta[PATH_MAX];
-	int status = 0, ret;
-	pid_t pid = 0;
+	int status = 0, ret = 0;
+	pid_t pid = d->child;
 
 	set_stage(ST_ACTIVATE);
-	if (d->map) {
-		munmap(d->map, d->size);
-		d->map = NULL;
-	}
 	if (d->bo)
 		while (dt_bo_poll(d->bo, 0, dst_probe_event, d) > 0)
 			;
-	ret = write_meta(d, meta, sizeof(meta));
 	a.started_ns = tai_ns();
-	if (!ret && d->exec_argv) {
-		pid = dst_start(d, meta);
-		if (pid < 0)
-			ret = pid;
-	}
+	if (d->exec_argv)
+		ret = dst_start(d);
 	a.pid = pid > 0 ? pid : getpid();
 	a.err = -ret;
 	a.final_round_ns = d->bo_rx_round ? d->bo_rx_round : d->tai_round;
 	a.commit_ns = d->tai_commit;
 	a.exec_ns = d->bo_exec;
 	dt_msg_send(d->ctl, DT_MSG_ACTIVATED, &a, sizeof(a));
+	/* The user receiver's mapping: its unmap is no part of the blackout. */
+	if (d->map) {
+		munmap(d->map, d->size);
+		d->map = NULL;
+	}
 	json_set("status", json_object_new_string(ret ? "exec-failed" : "completed"));
 	json_set("rounds", json_object_new_uint64(d->rounds));
 	json_set("total_records", json_object_new_uint64(d->total_records));
@@ -2169,7 +2214,8 @@ static int dst_activate(struct dst *d)
 			pause();
 		return EXIT_OK;
 	}
-	say("  started %s, pid %d, region on fd 3, DT_META=%s", d->exec_argv[0], (int)pid, meta);
+	say("  started %s, pid %d, region on fd 3, DT_META=%s", d->exec_argv[0], (int)pid,
+	    d->meta_path);
 	json_set("workload_pid", json_object_new_int(pid));
 	json_write();
 	if (!d->wait)
