@@ -715,7 +715,7 @@ static int scan_pages(struct src *s, bool wp, uint64_t *ndirty)
  */
 static void ptes_open(struct src *s, const struct stat *sb)
 {
-	char path[64];
+	char path[64], why[128];
 	uint64_t n;
 	int ret;
 
@@ -743,6 +743,10 @@ static void ptes_open(struct src *s, const struct stat *sb)
 		return;
 	}
 	s->tracker = "soft-dirty";
+	/* Without CONFIG_MEM_SOFT_DIRTY clear_refs succeeds and bit 55 stays 0. */
+	if (dt_tracker_probe(DT_TRACKER_SOFT_DIRTY, why, sizeof(why)))
+		src_fail(s, EOPNOTSUPP, "soft-dirty: %s: it would miss every write; use "
+			 "pagemap-scan (dt-guest --uffd-wp) or a dirtytrack region", why);
 	snprintf(path, sizeof(path), "/proc/%d/clear_refs", (int)s->pid);
 	s->clear_refs = open(path, O_WRONLY | O_CLOEXEC);
 	if (s->clear_refs < 0)
