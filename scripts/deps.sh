@@ -28,7 +28,7 @@ need_root() { [ "$(id -u)" = 0 ] || die "$1 is missing: run 'make deps' as root"
 PKGS=(make gcc gcc-12 libc6-dev qemu-system-x86 busybox-static cpio xz-utils
       clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev sparse pahole
       libssl3 linux-source-6.12 python3 kmod iproute2 gnuplot-nox perl
-      libisal-dev libclang-rt-14-dev ethtool libjson-c-dev libssl-dev)
+      libisal-dev libclang-rt-14-dev ethtool libjson-c-dev libssl-dev jq)
 
 updated=0
 apt_update() {

@@ -21,6 +21,8 @@ check() {
 }
 port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 od -An -tx1 -N32 /dev/urandom | tr -d ' \n' > "$w/token"
+work=$w
+. "$top/tests/vm/migrate_lib.sh"	# fields
 # Soft-dirty exists (CONFIG_MEM_SOFT_DIRTY) if a page written in a new
 # mapping reads as soft-dirty (bit 55) in /proc/self/pagemap.
 sd_ok=$($PY -c '
@@ -168,6 +170,99 @@ dropped() {
 }
 dropped "receiver SIGTERM in pre-copy" TERM
 dropped "receiver kill -9 in pre-copy" KILL
+
+# dt-migrate ctl: a pause asked before the handshake lands after it; step
+# walks every later pause point (after the reservation, within a round,
+# between rounds, after the last round); resume; the guest verifies.
+if [ -n "$scan_ok" ]; then
+	guest --uffd-wp
+	p=$(port) S=$w/ctl
+	rm -f "$w/src.json"
+	"$M" send --to 127.0.0.1:$p --token-file "$w/token" --region "$(cat "$w/reg")" \
+		--freeze sigstop --io-timeout 10 --control "$S" --downtime-limit 0 --max-rounds 2 \
+		--on-timeout force --json "$w/src.json" > "$w/src.log" 2>&1 &
+	sp=$!
+	for i in $(seq 50); do [ -S "$S" ] && break; sleep 0.1; done
+	"$M" ctl "$S" pause --json > "$w/c0.log" 2>&1 &
+	cp=$!
+	sleep 0.5
+	"$M" receive --listen 127.0.0.1:$p --token-file "$w/token" --receiver user --wait \
+		--exec "$G" --resume --verify-only > "$w/dst.log" 2>&1 &
+	rp=$!
+	wait $cp
+	check "ctl pause before the handshake: paused after it, in stage 0" \
+		'[ "$(fields "$w/c0.log" state stage)" = "paused 0" ]'
+	"$M" ctl "$S" step --json > "$w/c1.log" 2>&1
+	check "ctl step: paused after the reservation (stage 1)" \
+		'[ "$(fields "$w/c1.log" state stage)" = "paused 1" ]'
+	"$M" ctl "$S" step --json > "$w/c2.log" 2>&1
+	check "ctl step: paused within round 0 (stage 2)" \
+		'[ "$(fields "$w/c2.log" stage paused_within_round rounds)" = "2 true 0" ]'
+	for i in $(seq 100); do
+		"$M" ctl "$S" step --json > "$w/c3.log" 2>&1 || break
+		[ "$(fields "$w/c3.log" paused_within_round)" = false ] && break
+	done
+	check "ctl step: paused between rounds (stage 2)" \
+		'[ "$(fields "$w/c3.log" state stage paused_within_round)" = "paused 2 false" ]'
+	for i in $(seq 100); do
+		"$M" ctl "$S" step --json > "$w/c4.log" 2>&1 || break
+		[ "$(fields "$w/c4.log" stage)" = 3 ] && break
+	done
+	check "ctl step: paused after the last round (stage 3), the workload thawed" \
+		'[ "$(fields "$w/c4.log" state stage)" = "paused 3" ] && [ "$(ps -o stat= -p $gpid | cut -c1)" != T ]'
+	"$M" ctl "$S" resume > "$w/c5.log" 2>&1
+	rc=$?
+	wait $sp; rs=$?
+	wait $rp; rr=$?
+	check "ctl resume: both sides exit 0, dt-guest verified on the destination" \
+		'[ $rc = 0 ] && [ $rs = 0 ] && [ $rr = 0 ] && grep -q "verify OK" "$w/dst.log"'
+	check "the JSON lists the pauses (stages 0, 1, 2 within and between rounds, 3)" \
+		'$PY -c "import json,sys; p=json.load(open(sys.argv[1]))[\"pauses\"]; st=[(x[\"stage\"], x[\"mid_round\"]) for x in p]; print(\"#\", st); sys.exit(not ({(0, False), (1, False), (2, True), (2, False), (3, False)} <= set(st) and st[-1] == (3, False)))" "$w/src.json"'
+	check "round 0 sent every page once, though paused within it" \
+		'[ "$(fields "$w/src.json" "rounds[0].pages")" = 1024 ]'
+
+	# cancel, resume when not paused, a pause timeout, no socket.
+	guest --uffd-wp
+	p=$(port)
+	"$M" receive --listen 127.0.0.1:$p --token-file "$w/token" --receiver user \
+		> "$w/dst.log" 2>&1 &
+	rp=$!
+	"$M" send --to 127.0.0.1:$p --token-file "$w/token" --region "$(cat "$w/reg")" \
+		--freeze sigstop --io-timeout 10 --control "$S" --downtime-limit 0 \
+		--max-rounds 1000000 > "$w/src.log" 2>&1 &
+	sp=$!
+	for i in $(seq 50); do [ -S "$S" ] && break; sleep 0.1; done
+	"$M" ctl "$S" resume > "$w/c6.log" 2>&1
+	rc=$?
+	check "ctl resume when not paused: exit 1, says so" '[ $rc = 1 ] && grep -q "not paused" "$w/c6.log"'
+	"$M" ctl "$S" pause > /dev/null 2>&1 && "$M" ctl "$S" cancel > "$w/c7.log" 2>&1
+	rc=$?
+	wait $sp; rs=$?
+	wait $rp; rr=$?
+	check "ctl cancel while paused: send exits 1 naming it, the receiver gives up" \
+		'[ $rc = 0 ] && [ $rs = 1 ] && grep -q "cancelled by dt-migrate ctl" "$w/src.log" && [ $rr != 0 ]'
+	check "ctl cancel: the guest runs, the socket is gone" \
+		'kill -0 $gpid && [ "$(ps -o stat= -p $gpid | cut -c1)" != T ] && [ ! -e "$S" ]'
+	"$M" ctl "$S" status > "$w/c8.log" 2>&1
+	rc=$?
+	check "ctl with nothing serving the socket: exit 1, says so" \
+		'[ $rc = 1 ] && grep -q "no dt-migrate send --control there" "$w/c8.log"'
+	p=$(port)
+	"$M" receive --listen 127.0.0.1:$p --token-file "$w/token" --receiver user \
+		> "$w/dst.log" 2>&1 &
+	rp=$!
+	"$M" send --to 127.0.0.1:$p --token-file "$w/token" --region "$(cat "$w/reg")" \
+		--freeze sigstop --io-timeout 10 --control "$S" --pause-timeout 1 \
+		--downtime-limit 0 --max-rounds 1000000 > "$w/src.log" 2>&1 &
+	sp=$!
+	for i in $(seq 50); do [ -S "$S" ] && break; sleep 0.1; done
+	"$M" ctl "$S" pause > /dev/null 2>&1
+	wait $sp; rs=$?
+	wait $rp
+	check "--pause-timeout 1: a longer pause aborts, the guest runs" \
+		'[ $rs = 1 ] && grep -q "paused for more than --pause-timeout 1 s" "$w/src.log" && kill -0 $gpid'
+	kill $gpid; wait $gpid 2>/dev/null
+fi
 
 # pagemap-scan asked for on a mapping that is not registered: refused, says why.
 guest

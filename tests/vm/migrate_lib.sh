@@ -54,6 +54,14 @@ unpin_probes() {
 	PIN_PIDS=
 }
 
+# fields FILE PATH...: the JSON file's values at jq PATHs (state,
+# rounds[0].pages), space-separated.
+fields() {
+	local f=$1
+	shift
+	jq -r "[$(printf '.%s,' "$@" | sed 's/,$//')] | map(tostring) | join(\" \")" "$f"
+}
+
 in_src() { nsenter --net=/run/netns/$NS_SRC "$@"; }
 in_dst() { nsenter --net=/run/netns/$NS_DST "$@"; }
 

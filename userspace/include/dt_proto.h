@@ -45,6 +45,8 @@ enum dt_msg_type {
 	DT_MSG_ACTIVATED,	/* dst -> src: stage 5 done */
 	DT_MSG_PING,		/* src -> dst: clock and RTT probe */
 	DT_MSG_PONG,		/* dst -> src */
+	DT_MSG_PAUSE,		/* src -> dst: sending stops, PINGs keep it alive */
+	DT_MSG_RESUME,		/* src -> dst: sending goes on */
 	DT_MSG_NTYPES,
 };
 
@@ -59,6 +61,7 @@ struct dt_msg_hdr {
 
 /* Feature bits of HELLO and WELCOME. */
 #define DT_PROTO_FEAT_KERNEL_RX	(1ull << 0)	/* the receiver applies in the kernel */
+#define DT_PROTO_FEAT_PAUSE	(1ull << 1)	/* the destination takes PAUSE and RESUME */
 
 struct dt_msg_challenge {
 	uint32_t version;	/* highest protocol version the destination speaks */
@@ -119,7 +122,7 @@ struct dt_msg_commit_req {
 struct dt_msg_activated {
 	int32_t pid;		/* the started workload, or 0 (held, no --exec) */
 	int32_t err;		/* 0, or why --exec failed (positive errno) */
-	uint64_t started_ns;	/* the workload was started (fork) */
+	uint64_t started_ns;	/* the workload was let go (its exec asked) */
 	uint64_t final_round_ns;	/* the last round arrived whole (the probe's
 				 * RECEIVE tracepoint, else dt-migrate's ack) */
 	uint64_t commit_ns;	/* COMMIT arrived */

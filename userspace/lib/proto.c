@@ -51,6 +51,8 @@ static const char *const msg_names[DT_MSG_NTYPES] = {
 	[DT_MSG_VERIFIED] = "VERIFIED", [DT_MSG_COMMIT] = "COMMIT",
 	[DT_MSG_ACTIVATED] = "ACTIVATED", [DT_MSG_PING] = "PING",
 	[DT_MSG_PONG] = "PONG",
+	[DT_MSG_PAUSE] = "PAUSE",
+	[DT_MSG_RESUME] = "RESUME",
 };
 
 const char *dt_stage_name(int stage)

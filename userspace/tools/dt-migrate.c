@@ -15,6 +15,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -36,6 +37,7 @@
 #include <linux/sockios.h>
 
 #include "dt_blackout.h"
+#include "dt_control.h"
 #include "dt_proto.h"
 #include "dt_tracker.h"
 #include "dt_wire.h"
@@ -83,7 +85,8 @@ static void usage(FILE *f)
 "                    [--tracker auto|dirtytrack|pagemap-scan|soft-dirty]\n"
 "                    [--sender kernel|user]\n"
 "                    [--io-timeout S] [--freeze-timeout MS] [--json FILE] [--quiet]\n"
-"                    [--[no-]blackout-probe]\n"
+"                    [--[no-]blackout-probe] [--control SOCKET [--pause-timeout S]]\n"
+"    dt-migrate ctl SOCKET pause|step|resume|cancel|status [--json]\n"
 "    dt-migrate --help\n"
 "\n"
 "DESCRIPTION\n"
@@ -215,6 +218,33 @@ static void usage(FILE *f)
 "           The workload must be frozen within MS ms (default 5000).\n"
 "    --quiet\n"
 "           Print only errors and the final summary.\n"
+"    --control SOCKET\n"
+"           Serve dt-migrate ctl on a Unix socket at SOCKET (mode 0600,\n"
+"           removed at the end; a stale one is replaced). See PAUSING.\n"
+"    --pause-timeout S\n"
+"           A pause longer than S seconds aborts the migration (default 0:\n"
+"           a pause may last any time).\n"
+"\n"
+"PAUSING (dt-migrate ctl)\n"
+"    dt-migrate ctl SOCKET pause stops sending at the next pause point and\n"
+"    answers once there (or, after 30 s, that the pause is still pending):\n"
+"    after the handshake, after the reservation, between two sends within a\n"
+"    pre-copy round, between rounds, and after the last round's pages are\n"
+"    queued, before COMMIT_REQ: a pause there thaws the workload, the round\n"
+"    becomes an ordinary one and pre-copy follows the resume (a pause asked\n"
+"    in the round after which pre-copy converges lands there). Paused, the\n"
+"    workload runs on the source, tracking goes on, and the destination\n"
+"    keeps what it received; PINGs every third of --io-timeout keep both\n"
+"    sides alive. resume goes on from where it stopped: the pages already\n"
+"    sent are not sent again unless written since (the harvest knows them).\n"
+"    step goes on to the next pause point and answers once paused there.\n"
+"    cancel aborts like SIGINT. Once COMMIT_REQ is sent, pause and cancel\n"
+"    answer \"too late\". A cold migration cannot pause. status (and every\n"
+"    answer) gives the state (running, pausing, paused, resuming,\n"
+"    cancelling, committing), the stage, rounds, bytes sent, the last\n"
+"    round's dirty and link rates, the predicted blackout and the pauses;\n"
+"    --json prints it as one JSON object. ctl exits 0, or 1 when refused\n"
+"    or when nothing serves SOCKET.\n"
 "\n"
 "OUTPUT\n"
 "    Each stage is printed as it starts. On a terminal one live line shows the\n"
@@ -252,6 +282,9 @@ static void usage(FILE *f)
 "    On the source, for the guest whose region is fd 3 of pid 1234:\n"
 "        dt-migrate send --to dst.example:7070 --token-file /etc/dt/token \\\n"
 "            --region /proc/1234/fd/3 --json run.json\n"
+"    Pause a migration started with --control /run/dt.sock, then resume it:\n"
+"        dt-migrate ctl /run/dt.sock pause\n"
+"        dt-migrate ctl /run/dt.sock resume\n"
 "    A cold migration of a workload that has no cgroup of its own:\n"
 "        dt-migrate send --to dst:7070 --region /proc/1234/fd/3 --cold \\\n"
 "            --freeze sigstop\n"
@@ -331,7 +364,7 @@ static void progress(const char *fmt, ...)
 
 static void set_stage(int stage)
 {
-	C.stage = stage;
+	__atomic_store_n(&C.stage, stage, __ATOMIC_RELAXED);	/* dt-migrate ctl reads it */
 	say("stage %d %s", stage, dt_stage_name(stage));
 }
 
@@ -467,6 +500,7 @@ struct round {
 	uint64_t bytes;
 	uint64_t start_ns, queued_ns, acked_ns;
 	uint64_t queued_tai;	/* CLOCK_TAI at queued_ns */
+	uint64_t paused_ns;	/* paused mid-round (dt-migrate ctl) */
 	uint64_t faults0;	/* the module's write faults when it began */
 	uint64_t dirtied;	/* write faults counted during the round */
 	double dirty_rate;	/* pages/s harvested, over the time they took to dirty */
@@ -507,6 +541,24 @@ struct src {
 	int pagemap, clear_refs;	/* ptes: /proc/PID/pagemap; soft-dirty: clear_refs */
 	uint64_t *bitmap;	/* user sender: a round's pages */
 	char *pagebuf;		/* user sender: 64 pages copied out */
+
+	/* --control: what dt-migrate ctl asked, and what it is told (lock). */
+	const char *control_path;
+	int pause_timeout;	/* s, 0: none */
+	uint64_t peer_features;
+	struct {
+		struct dt_ctl *srv;
+		pthread_mutex_t lock;
+		pthread_cond_t cond;
+		bool pause, cancel;	/* asked for, not yet done */
+		bool step;		/* go on to the next pause point */
+		bool paused, late;	/* paused; past the last pause point */
+		uint64_t rounds, bytes, left;	/* after the last round */
+		double pred, dirty_rate, link_rate;
+		uint64_t paused_ns, npauses;
+		bool within;		/* the last pause was within a round */
+	} cl;
+	json_object *pauses;
 };
 
 /* Tell the peer why the migration ends (best effort). */
@@ -520,6 +572,8 @@ static void send_refuse(int fd, int err, const char *why)
 }
 
 /* Abort before commitment: tell the peer, undo, exit 1. After it: exit 3. */
+static void src_ctl_close(struct src *s);
+
 static void __attribute__((noreturn)) src_fail(struct src *s, int err, const char *fmt, ...)
 {
 	char why[200];
@@ -528,6 +582,7 @@ static void __attribute__((noreturn)) src_fail(struct src *s, int err, const cha
 	va_start(ap, fmt);
 	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
+	src_ctl_close(s);
 	if (C.tty && !C.quiet)
 		fputs("\r\033[K", stdout);
 	fflush(stdout);
@@ -574,6 +629,8 @@ static void src_check_signal(struct src *s)
 {
 	if (stop_signal && !s->committed)
 		src_fail(s, EINTR, "interrupted by %s", strsignal(stop_signal));
+	if (__atomic_load_n(&s->cl.cancel, __ATOMIC_RELAXED) && !s->committed)
+		src_fail(s, ECANCELED, "cancelled by dt-migrate ctl");
 }
 
 /* A REFUSE from the peer ends the migration with the peer's reason. */
@@ -958,6 +1015,7 @@ static void src_handshake(struct src *s)
 		src_fail(s, EACCES, "the destination does not hold the token");
 	w.receiver[sizeof(w.receiver) - 1] = 0;
 	snprintf(s->receiver, sizeof(s->receiver), "%s", w.receiver);
+	s->peer_features = w.features;
 	src_ping(s);
 	say("  connected to %s: protocol %d, tracker %s, sender %s, receiver %s, rtt %.3f ms",
 	    s->to, DT_PROTO_VERSION, s->tracker, h.sender, s->receiver, ms(s->rtt_ns));
@@ -979,6 +1037,237 @@ static void src_reserve(struct src *s)
 		src_fail(s, errno, "attaching the data connection: %s", strerror(errno));
 	say("  region of %llu MiB reserved on the destination",
 	    (unsigned long long)(s->size >> 20));
+}
+
+/* ---- send: the control socket (--control) and pausing ------------ */
+
+/* State for dt-migrate ctl; called with s->cl.lock held. */
+static const char *src_ctl_state(const struct src *s)
+{
+	if (s->cl.cancel)
+		return "cancelling";
+	if (s->cl.paused)
+		return s->cl.pause ? "paused" : "resuming";
+	if (s->cl.pause)
+		return "pausing";
+	return s->cl.late ? "committing" : "running";
+}
+
+/*
+ * On the control thread: one command of dt-migrate ctl. pause waits up to
+ * 30 s for the migration to reach a pause point, so that its answer says
+ * "paused"; the others answer at once. Every answer carries the status.
+ */
+static void src_ctl_handler(void *ctx, const char *cmd, char *reply, size_t len)
+{
+	struct src *s = ctx;
+	json_object *o = json_object_new_object();
+	const char *err = NULL;
+	int stage;
+
+	pthread_mutex_lock(&s->cl.lock);
+	if (!strcmp(cmd, "pause") || !strcmp(cmd, "cancel")) {
+		if (s->cl.late)
+			err = "too late: the migration is committing";
+		else if (!strcmp(cmd, "cancel"))
+			__atomic_store_n(&s->cl.cancel, true, __ATOMIC_RELAXED);
+		else if (s->cold)
+			err = "a cold migration cannot pause: its workload is frozen and not tracked";
+		else
+			s->cl.pause = true;
+		if (!err && !strcmp(cmd, "pause")) {
+			struct timespec t;
+
+			clock_gettime(CLOCK_REALTIME, &t);
+			t.tv_sec += 30;
+			while (!s->cl.paused && s->cl.pause && !s->cl.late &&
+			       pthread_cond_timedwait(&s->cl.cond, &s->cl.lock, &t) != ETIMEDOUT)
+				;
+		}
+	} else if (!strcmp(cmd, "resume")) {
+		if (!s->cl.pause)
+			err = "not paused";
+		s->cl.pause = false;
+	} else if (!strcmp(cmd, "step")) {
+		uint64_t n = s->cl.npauses;
+		struct timespec t;
+
+		if (!s->cl.paused || !s->cl.pause || s->cl.step)
+			err = "not paused";
+		else
+			s->cl.step = true;
+		clock_gettime(CLOCK_REALTIME, &t);
+		t.tv_sec += 30;
+		while (!err && s->cl.npauses == n && s->cl.pause && !s->cl.late &&
+		       pthread_cond_timedwait(&s->cl.cond, &s->cl.lock, &t) != ETIMEDOUT)
+			;
+	} else if (strcmp(cmd, "status")) {
+		err = "unknown command: pause, step, resume, cancel or status";
+	}
+	stage = __atomic_load_n(&C.stage, __ATOMIC_RELAXED);	/* after any wait */
+	json_object_object_add(o, "ok", json_object_new_boolean(!err));
+	if (err)
+		json_object_object_add(o, "error", json_object_new_string(err));
+	json_object_object_add(o, "state", json_object_new_string(src_ctl_state(s)));
+	json_object_object_add(o, "stage", json_object_new_int(stage));
+	json_object_object_add(o, "stage_name", json_object_new_string(dt_stage_name(stage)));
+	json_object_object_add(o, "rounds", json_object_new_uint64(s->cl.rounds));
+	json_object_object_add(o, "bytes_sent", json_object_new_uint64(s->cl.bytes));
+	json_object_object_add(o, "pages_left", json_object_new_uint64(s->cl.left));
+	json_object_object_add(o, "dirty_rate_pps", json_object_new_double(s->cl.dirty_rate));
+	json_object_object_add(o, "link_rate_Bps", json_object_new_double(s->cl.link_rate));
+	json_object_object_add(o, "predicted_blackout_ms", isfinite(s->cl.pred) ?
+			       json_object_new_double(s->cl.pred) : NULL);
+	json_object_object_add(o, "elapsed_ms", json_object_new_double(ms(mono_ns() - s->t0)));
+	json_object_object_add(o, "pauses", json_object_new_uint64(s->cl.npauses));
+	json_object_object_add(o, "paused_within_round", json_object_new_boolean(s->cl.within));
+	json_object_object_add(o, "paused_ms", json_object_new_double(ms(s->cl.paused_ns)));
+	pthread_mutex_unlock(&s->cl.lock);
+	snprintf(reply, len, "%s", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	json_object_put(o);
+}
+
+static void src_ctl_open(struct src *s)
+{
+	int err;
+
+	pthread_mutex_init(&s->cl.lock, NULL);
+	pthread_cond_init(&s->cl.cond, NULL);
+	s->pauses = json_object_new_array();
+	json_set("pauses", s->pauses);	/* filled by src_pause() */
+	json_set("paused_ms", json_object_new_double(0));
+	if (!s->control_path)
+		return;
+	s->cl.srv = dt_ctl_listen(s->control_path, src_ctl_handler, s, &err);
+	if (!s->cl.srv)
+		src_fail(s, err, "--control %s: %s", s->control_path,
+			 err == -EADDRINUSE ? "in use (another dt-migrate?) or not a socket" :
+			 strerror(-err));
+	say("  control socket %s (dt-migrate ctl %s pause|resume|cancel|status)",
+	    s->control_path, s->control_path);
+}
+
+/* The end, either way: no more commands; a waiting pause is answered. */
+static void src_ctl_close(struct src *s)
+{
+	if (!s->cl.srv)
+		return;
+	pthread_mutex_lock(&s->cl.lock);
+	s->cl.late = true;
+	pthread_cond_broadcast(&s->cl.cond);
+	pthread_mutex_unlock(&s->cl.lock);
+	dt_ctl_close(s->cl.srv);
+	s->cl.srv = NULL;
+}
+
+static void src_ctl_round(struct src *s, const struct round *r, uint64_t left, double pred)
+{
+	pthread_mutex_lock(&s->cl.lock);
+	s->cl.rounds = s->nrounds;
+	s->cl.bytes = s->total_bytes;
+	s->cl.left = left;
+	s->cl.pred = pred;
+	s->cl.dirty_rate = r->dirty_rate;
+	s->cl.link_rate = r->link_rate;
+	pthread_mutex_unlock(&s->cl.lock);
+}
+
+static bool src_pause_wanted(struct src *s)
+{
+	bool p;
+
+	pthread_mutex_lock(&s->cl.lock);
+	p = s->cl.pause && !s->cl.step;
+	pthread_mutex_unlock(&s->cl.lock);
+	return p;
+}
+
+/*
+ * Paused: nothing is sent, tracking goes on, the workload runs. PINGs
+ * every third of --io-timeout keep both sides sure of each other; the
+ * destination keeps what it has. Returns on resume; cancel, a signal, a
+ * peer gone or --pause-timeout abort as anywhere before commitment.
+ */
+static void src_pause(struct src *s, struct round *r)
+{
+	uint64_t t0 = mono_ns(), ping = t0, every = (uint64_t)C.io_timeout * 1000000000ULL / 3;
+	json_object *o;
+
+	if (!(s->peer_features & DT_PROTO_FEAT_PAUSE)) {
+		fprintf(stderr, "dt-migrate: the destination cannot pause (an older "
+			"dt-migrate): going on\n");
+		pthread_mutex_lock(&s->cl.lock);
+		s->cl.pause = false;
+		pthread_mutex_unlock(&s->cl.lock);
+		return;
+	}
+	src_send(s, DT_MSG_PAUSE, NULL, 0);
+	pthread_mutex_lock(&s->cl.lock);
+	s->cl.paused = true;
+	s->cl.npauses++;
+	s->cl.within = r != NULL;
+	pthread_cond_broadcast(&s->cl.cond);
+	pthread_mutex_unlock(&s->cl.lock);
+	say("  paused in stage %d %s, %s round %llu (dt-migrate ctl %s resume|cancel)",
+	    C.stage, dt_stage_name(C.stage), r ? "within" : "after",
+	    (unsigned long long)(r ? r->round : s->nrounds - (s->nrounds > 0)),
+	    s->control_path);
+	while (src_pause_wanted(s)) {
+		struct pollfd p = { .fd = s->ctl, .events = POLLIN };
+		uint64_t now;
+
+		src_check_signal(s);
+		now = mono_ns();
+		if (s->pause_timeout && now - t0 > (uint64_t)s->pause_timeout * 1000000000ULL)
+			src_fail(s, ETIMEDOUT, "paused for more than --pause-timeout %d s",
+				 s->pause_timeout);
+		if (now - ping >= every) {
+			struct dt_msg_ping pg = { .t1 = tai_ns() };
+
+			src_send(s, DT_MSG_PING, &pg, sizeof(pg));
+			src_expect(s, DT_MSG_PONG, &pg, sizeof(pg));
+			ping = now;
+		}
+		/* Only REFUSE (or the connection's end) may come unasked. */
+		if (poll(&p, 1, 200) > 0) {
+			int ret = dt_msg_recv(s->ctl, &s->msg, C.io_timeout * 1000);
+
+			if (ret)
+				src_fail(s, ret, "paused: the destination's connection: %s",
+					 strerror(-ret));
+			if (s->msg.hdr.type == DT_MSG_REFUSE)
+				src_peer_refused(s);
+			src_fail(s, EPROTO, "paused: unexpected %s from the destination",
+				 dt_msg_name(s->msg.hdr.type));
+		}
+	}
+	t0 = mono_ns() - t0;
+	if (r)
+		r->paused_ns += t0;
+	pthread_mutex_lock(&s->cl.lock);
+	s->cl.step = false;	/* a step leaves pause set: the next point pauses */
+	s->cl.paused = false;
+	s->cl.paused_ns += t0;
+	pthread_mutex_unlock(&s->cl.lock);
+	o = json_object_new_object();
+	json_object_object_add(o, "stage", json_object_new_int(C.stage));
+	json_object_object_add(o, "round", json_object_new_uint64(r ? r->round : s->nrounds));
+	json_object_object_add(o, "mid_round", json_object_new_boolean(r != NULL));
+	json_object_object_add(o, "duration_ms", json_object_new_double(ms(t0)));
+	json_object_array_add(s->pauses, o);
+	json_set("paused_ms", json_object_new_double(ms(s->cl.paused_ns)));
+	src_send(s, DT_MSG_RESUME, NULL, 0);
+	say("  resumed after %.1f s", (double)t0 / 1e9);
+}
+
+/*
+ * A pause point: between stages before commitment, between rounds, and
+ * within a pre-copy round between two sends (r: that round).
+ */
+static void src_pause_point(struct src *s, struct round *r)
+{
+	if (s->cl.srv && src_pause_wanted(s))
+		src_pause(s, r);
 }
 
 static uint64_t src_faults(struct src *s)
@@ -1053,6 +1342,8 @@ static int user_round(struct src *s, struct round *r, bool header)
 		progress("stage %d round %llu: %llu pages sent", C.stage,
 			 (unsigned long long)r->round, (unsigned long long)r->records);
 		src_check_signal(s);
+		if (C.stage == ST_PRECOPY)
+			src_pause_point(s, r);
 	}
 	dt_wire_rec_round(&end, r->round, r->records);
 	iov[0] = (struct iovec){ &end, sizeof(end) };
@@ -1090,6 +1381,9 @@ static int kernel_round(struct src *s, struct round *r, bool range, bool header)
 			 (unsigned long long)r->round, (unsigned long long)st.next,
 			 (unsigned long long)s->npages, (unsigned long long)r->records);
 		src_check_signal(s);
+		/* Not after the marker: its ROUND_ACK must find us waiting. */
+		if (C.stage == ST_PRECOPY && !st.done)
+			src_pause_point(s, r);
 	} while (!st.done);
 	/* bytes = header + records * 32 + data pages * 4096 + marker */
 	r->pages = (r->bytes - (header ? DT_WIRE_HDR_SIZE : 0) - DT_WIRE_REC_SIZE -
@@ -1154,7 +1448,7 @@ static double link_rate(const struct src *s)
 
 	for (uint64_t i = 0; i < s->nrounds && i < MAX_ROUNDS_KEPT; i++) {
 		bytes += s->rounds[i].bytes;
-		ns += s->rounds[i].acked_ns - s->rounds[i].start_ns;
+		ns += s->rounds[i].acked_ns - s->rounds[i].start_ns - s->rounds[i].paused_ns;
 	}
 	return ns ? (double)bytes * 1e9 / (double)ns : 0;
 }
@@ -1211,7 +1505,7 @@ static void src_round_acked(struct src *s, struct round *r)
 		r->dirtied = src_faults(s) - r->faults0;
 	else if (s->tracking)
 		r->dirtied = (uint64_t)(r->dirty_rate * (double)(r->acked_ns - r->start_ns) / 1e9);
-	r->link_rate = (double)r->bytes * 1e9 / (double)(r->acked_ns - r->start_ns);
+	r->link_rate = (double)r->bytes * 1e9 / (double)(r->acked_ns - r->start_ns - r->paused_ns);
 	s->nrounds++;
 	s->total_records += r->records;
 	s->total_bytes += r->bytes;
@@ -1261,24 +1555,28 @@ static void src_precopy(struct src *s)
 	int ret;
 
 	set_stage(ST_PRECOPY);
-	ret = s->ptes ? ptes_start(s) : dt_track_start(s->rfd, 0);
-	if (!ret && s->ptes)
-		ret = data_pages(s, s->data_map);
-	if (ret)
-		src_fail(s, ret, "starting the %s tracker: %s", s->tracker, strerror(-ret));
-	s->tracking = true;
+	if (!s->tracking) {
+		ret = s->ptes ? ptes_start(s) : dt_track_start(s->rfd, 0);
+		if (!ret && s->ptes)
+			ret = data_pages(s, s->data_map);
+		if (ret)
+			src_fail(s, ret, "starting the %s tracker: %s", s->tracker, strerror(-ret));
+		s->tracking = true;
+	}
 	for (;;) {
 		struct round *r = src_round(s, s->nrounds == 0);
 
 		pred = src_predict_ms(s, &left);
 		s->predicted_ms = pred;
 		src_round_line(r, left, pred);
+		src_ctl_round(s, r, left, pred);
 		if (pred <= s->downtime_ms) {
 			json_set("converged", json_object_new_boolean(1));
 			return;
 		}
 		if (s->nrounds > (uint64_t)s->max_rounds ||
-		    (C.timeout && mono_ns() - s->t0 > (uint64_t)C.timeout * 1000000000ULL)) {
+		    (C.timeout && mono_ns() - s->t0 - s->cl.paused_ns >
+				  (uint64_t)C.timeout * 1000000000ULL)) {
 			if (!s->force)
 				src_fail(s, ETIMEDOUT, "pre-copy did not converge: predicted blackout "
 					 "%.1f ms > --downtime-limit %d ms after %llu rounds",
@@ -1287,6 +1585,8 @@ static void src_precopy(struct src *s)
 			json_set("converged", json_object_new_boolean(0));
 			return;
 		}
+		/* Going into stop-and-copy, a pause waits for the last round's end. */
+		src_pause_point(s, NULL);
 	}
 }
 
@@ -1333,8 +1633,30 @@ static void src_probe_read(struct src *s)
 	s->bo_last_run = dt_bo_state(s->bo)->last_run;
 }
 
-/* Stages 3 and 4: freeze, last round, then the destination's word. */
-static void src_stop_and_copy(struct src *s)
+/*
+ * The last pause point: a pause asked for by now is honoured (false);
+ * from here on the answer is "too late".
+ */
+static bool src_commit_point(struct src *s)
+{
+	bool go;
+
+	pthread_mutex_lock(&s->cl.lock);
+	go = !s->cl.pause;
+	if (go) {
+		s->cl.late = true;
+		pthread_cond_broadcast(&s->cl.cond);
+	}
+	pthread_mutex_unlock(&s->cl.lock);
+	return go;
+}
+
+/*
+ * Stages 3 and 4: freeze, last round, then the destination's word. False
+ * if dt-migrate ctl paused it before COMMIT_REQ: the workload was thawed,
+ * the last round was an ordinary one, and pre-copy goes on.
+ */
+static bool src_stop_and_copy(struct src *s)
 {
 	struct dt_msg_commit_req req = { 0 };
 	struct round *r;
@@ -1351,6 +1673,15 @@ static void src_stop_and_copy(struct src *s)
 	r = src_round_queue(s, s->cold);
 	s->t_final = r->queued_ns;
 	s->tai_final = r->queued_tai;
+	if (!src_commit_point(s)) {
+		ret = dt_workload_thaw(&s->wl);
+		if (ret)
+			src_fail(s, ret, "thawing the workload to pause: %s", s->wl.why);
+		src_round_acked(s, r);
+		src_round_line(r, 0, 0);
+		src_pause(s, NULL);
+		return false;
+	}
 	src_send_meta(s, &req.meta_len);
 
 	/*
@@ -1376,6 +1707,7 @@ static void src_stop_and_copy(struct src *s)
 	s->committed = true;
 	block_signals();
 	src_send(s, DT_MSG_COMMIT, NULL, 0);
+	return true;
 }
 
 static void src_activate(struct src *s)
@@ -1411,6 +1743,7 @@ static json_object *round_json(const struct round *r)
 	json_object_object_add(o, "bytes", json_object_new_uint64(r->bytes));
 	json_object_object_add(o, "duration_ms", json_object_new_double(ms(r->acked_ns -
 									   r->start_ns)));
+	json_object_object_add(o, "paused_ms", json_object_new_double(ms(r->paused_ns)));
 	json_object_object_add(o, "dirty_rate_pps", json_object_new_double(r->dirty_rate));
 	json_object_object_add(o, "link_rate_Bps", json_object_new_double(r->link_rate));
 	json_object_object_add(o, "write_faults", json_object_new_uint64(r->dirtied));
@@ -1570,13 +1903,18 @@ static int cmd_send(struct src *s)
 	say("dt-migrate: %s %s (%llu MiB, pid %d) to %s", s->cold ? "cold-migrating" :
 	    "migrating", s->region, (unsigned long long)(s->size >> 20), (int)s->pid, s->to);
 
+	src_ctl_open(s);
 	src_handshake(s);
 	json_set("receiver", json_object_new_string(s->receiver));
+	src_pause_point(s, NULL);
 	src_reserve(s);
-	if (!s->cold)
-		src_precopy(s);
-	src_stop_and_copy(s);
+	src_pause_point(s, NULL);
+	do {
+		if (!s->cold)
+			src_precopy(s);
+	} while (!src_stop_and_copy(s));
 	src_activate(s);
+	src_ctl_close(s);
 	src_report(s);
 	return EXIT_OK;
 }
@@ -1614,6 +1952,8 @@ struct dst {
 	struct dt_bo *bo;		/* the blackout probe, or NULL */
 	uint64_t tai_round, tai_commit;	/* CLOCK_TAI: last round acked, COMMIT */
 	uint64_t bo_rx_round, bo_exec;	/* the probe's: last marker, the exec */
+	bool paused;			/* by the source (PAUSE) */
+	uint64_t npauses;
 };
 
 static void __attribute__((noreturn)) dst_fail(struct dst *d, int err, const char *fmt, ...)
@@ -1755,7 +2095,7 @@ static int dst_handshake(struct dst *d, int fd)
 	memcpy(d->session, h.session, sizeof(d->session));
 	dt_proto_mac(C.token, C.token_len, "dt-migrate welcome", h.nonce, DT_PROTO_NONCE,
 		     d->nonce_d, DT_PROTO_NONCE, w.mac);
-	w.features = d->user ? 0 : DT_PROTO_FEAT_KERNEL_RX;
+	w.features = (d->user ? 0 : DT_PROTO_FEAT_KERNEL_RX) | DT_PROTO_FEAT_PAUSE;
 	snprintf(w.receiver, sizeof(w.receiver), "%s", d->user ? "user" : "kernel");
 	ret = dt_msg_send(fd, DT_MSG_WELCOME, &w, sizeof(w));
 	if (ret)
@@ -1783,6 +2123,15 @@ static bool dst_common_msg(struct dst *d)
 			dst_fail(d, errno, "sending PONG: %s", strerror(errno));
 		return true;
 	}
+	if ((d->msg.hdr.type == DT_MSG_PAUSE || d->msg.hdr.type == DT_MSG_RESUME) &&
+	    !d->msg.hdr.len) {
+		d->paused = d->msg.hdr.type == DT_MSG_PAUSE;
+		d->npauses += d->paused;
+		json_set("pauses", json_object_new_uint64(d->npauses));
+		say(d->paused ? "  paused by the source (it keeps this side alive)" :
+		    "  resumed by the source");
+		return true;
+	}
 	if (d->msg.hdr.type == DT_MSG_REFUSE && !dt_msg_expect(&d->msg, DT_MSG_REFUSE, &r,
 							      sizeof(r))) {
 		r.reason[sizeof(r.reason) - 1] = 0;
@@ -1791,18 +2140,24 @@ static bool dst_common_msg(struct dst *d)
 	return false;
 }
 
+/* One control message: false if it was one dst_common_msg() handles. */
+static bool dst_recv_one(struct dst *d, int timeout_ms)
+{
+	int ret = dt_msg_recv(d->ctl, &d->msg, timeout_ms);
+
+	dst_check_signal(d);
+	if (ret == -ECONNRESET)
+		dst_fail(d, ret, "the source closed the connection");
+	if (ret)
+		dst_fail(d, ret, "control connection: %s", strerror(-ret));
+	return !dst_common_msg(d);
+}
+
+/* The next control message that is not a PING, PAUSE or RESUME. */
 static void dst_recv(struct dst *d, int timeout_ms)
 {
-	int ret;
-
-	do {
-		ret = dt_msg_recv(d->ctl, &d->msg, timeout_ms);
-		dst_check_signal(d);
-		if (ret == -ECONNRESET)
-			dst_fail(d, ret, "the source closed the connection");
-		if (ret)
-			dst_fail(d, ret, "control connection: %s", strerror(-ret));
-	} while (dst_common_msg(d));
+	while (!dst_recv_one(d, timeout_ms))
+		;
 }
 
 static uint64_t mem_available(void)
@@ -1823,7 +2178,6 @@ static uint64_t mem_available(void)
 static int user_apply_cb(void *ctx, uint64_t index, const void *page);
 static int user_round_cb(void *ctx, uint64_t round, uint64_t count);
 
-/* Stage 1: create the region, or refuse with the reason. */
 /*
  * Stage 1: fork the --exec child now, so that activation costs only its
  * exec. It keeps the region as fd 3 and nothing else of ours, and waits on
@@ -1869,6 +2223,7 @@ static void dst_prefork(struct dst *d)
 	d->go = go[1];
 }
 
+/* Stage 1: create the region, or refuse with the reason. */
 static void dst_reserve(struct dst *d)
 {
 	struct dt_msg_reserve r;
@@ -2116,10 +2471,10 @@ static void dst_transfer(struct dst *d)
 			dst_fail(d, errno, "poll: %s", strerror(errno));
 		if (p[1].revents)
 			dst_pump(d);
+		/* One message at a time: the data must keep flowing after a PING. */
 		if (p[0].revents) {
-			dst_recv(d, C.io_timeout * 1000);
 			last = mono_ns();
-			if (dst_control_msg(d))
+			if (dst_recv_one(d, C.io_timeout * 1000) && dst_control_msg(d))
 				return;
 		}
 		if (d->have_req && !d->verified && d->rounds >= d->req.rounds)
@@ -2326,7 +2681,7 @@ enum {
 	OPT_LISTEN = 256, OPT_TO, OPT_TOKEN, OPT_EXEC, OPT_WAIT, OPT_RECEIVER, OPT_REGION,
 	OPT_PID, OPT_FREEZE, OPT_CGROUP, OPT_META, OPT_DOWNTIME, OPT_MAXR, OPT_TIMEOUT,
 	OPT_ONTO, OPT_COLD, OPT_KEEP, OPT_TRACKER, OPT_SENDER, OPT_IOTO, OPT_FRTO, OPT_JSON,
-	OPT_QUIET, OPT_PROBE, OPT_NOPROBE,
+	OPT_QUIET, OPT_PROBE, OPT_NOPROBE, OPT_CONTROL, OPT_PAUSETO,
 };
 
 static const struct option opts[] = {
@@ -2355,6 +2710,8 @@ static const struct option opts[] = {
 	{ "quiet", no_argument, NULL, OPT_QUIET },
 	{ "blackout-probe", no_argument, NULL, OPT_PROBE },
 	{ "no-blackout-probe", no_argument, NULL, OPT_NOPROBE },
+	{ "control", required_argument, NULL, OPT_CONTROL },
+	{ "pause-timeout", required_argument, NULL, OPT_PAUSETO },
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 }
 };
@@ -2374,6 +2731,7 @@ static bool allowed(bool send, int opt)
 	static const int send_only[] = {
 		OPT_TO, OPT_REGION, OPT_PID, OPT_FREEZE, OPT_CGROUP, OPT_META, OPT_DOWNTIME,
 		OPT_MAXR, OPT_ONTO, OPT_COLD, OPT_KEEP, OPT_TRACKER, OPT_SENDER, OPT_FRTO,
+		OPT_CONTROL, OPT_PAUSETO,
 	};
 	const int *list = send ? recv_only : send_only;
 	size_t n = send ? sizeof(recv_only) / sizeof(int) : sizeof(send_only) / sizeof(int);
@@ -2382,6 +2740,72 @@ static bool allowed(bool send, int opt)
 		if (list[i] == opt)
 			return false;
 	return true;
+}
+
+/* ---- ctl --------------------------------------------------------------- */
+
+static double jnum(json_object *o, const char *k)
+{
+	json_object *v;
+
+	return json_object_object_get_ex(o, k, &v) ? json_object_get_double(v) : 0;
+}
+
+static const char *jstr(json_object *o, const char *k)
+{
+	json_object *v;
+
+	return json_object_object_get_ex(o, k, &v) ? json_object_get_string(v) : "";
+}
+
+/* dt-migrate ctl SOCKET pause|resume|cancel|status [--json] */
+static int cmd_ctl(int argc, char **argv)
+{
+	char reply[DT_CTL_REPLY + 1];
+	bool js = argc == 4 && !strcmp(argv[3], "--json");
+	const char *cmd = argc >= 3 ? argv[2] : "";
+	json_object *o, *v;
+	int ret;
+
+	if ((argc != 3 && !js) || (strcmp(cmd, "pause") && strcmp(cmd, "step") &&
+				  strcmp(cmd, "resume") && strcmp(cmd, "cancel") &&
+				  strcmp(cmd, "status")))
+		return bad("%s", "usage: dt-migrate ctl SOCKET pause|step|resume|cancel|status "
+			   "[--json]");
+	ret = dt_ctl_request(argv[1], cmd, reply, sizeof(reply), 35000);
+	if (ret) {
+		fprintf(stderr, "dt-migrate ctl: %s: %s%s\n", argv[1], strerror(-ret),
+			ret == -ENOENT || ret == -ECONNREFUSED ?
+			" (no dt-migrate send --control there)" : "");
+		return EXIT_ABORTED;
+	}
+	o = json_tokener_parse(reply);
+	if (!o) {
+		fprintf(stderr, "dt-migrate ctl: a reply that is not JSON: %s\n", reply);
+		return EXIT_ABORTED;
+	}
+	if (js)
+		printf("%s\n", reply);
+	if (!json_object_object_get_ex(o, "ok", &v) || !json_object_get_boolean(v)) {
+		fprintf(stderr, "dt-migrate ctl: %s: %s\n", cmd, jstr(o, "error"));
+		json_object_put(o);
+		return EXIT_ABORTED;
+	}
+	if (!js) {
+		printf("%s%s: stage %d %s, %.0f rounds, %.1f MiB sent", jstr(o, "state"),
+		       !strcmp(jstr(o, "state"), "paused") && jnum(o, "paused_within_round") ?
+		       " within a round" : "", (int)jnum(o, "stage"), jstr(o, "stage_name"),
+		       jnum(o, "rounds"), jnum(o, "bytes_sent") / (1 << 20));
+		if (jnum(o, "rounds"))
+			printf("; dirty %.0f pages/s, link %.1f MB/s, %.0f pages left, "
+			       "predicted blackout %.1f ms", jnum(o, "dirty_rate_pps"),
+			       jnum(o, "link_rate_Bps") / 1e6, jnum(o, "pages_left"),
+			       jnum(o, "predicted_blackout_ms"));
+		printf("; paused %.0f times, %.1f s\n", jnum(o, "pauses"),
+		       jnum(o, "paused_ms") / 1e3);
+	}
+	json_object_put(o);
+	return EXIT_OK;
 }
 
 int main(int argc, char **argv)
@@ -2398,8 +2822,10 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return EXIT_OK;
 	}
+	if (argc >= 2 && !strcmp(argv[1], "ctl"))
+		return cmd_ctl(argc - 1, argv + 1);
 	if (argc < 2 || (strcmp(argv[1], "send") && strcmp(argv[1], "receive")))
-		return bad("the first argument must be send or receive, not '%s'",
+		return bad("the first argument must be send, receive or ctl, not '%s'",
 			   argc < 2 ? "" : argv[1]);
 	send = !strcmp(argv[1], "send");
 	argv++;
@@ -2488,6 +2914,11 @@ int main(int argc, char **argv)
 		case OPT_QUIET: C.quiet = true; break;
 		case OPT_PROBE: C.no_probe = false; break;
 		case OPT_NOPROBE: C.no_probe = true; break;
+		case OPT_CONTROL: s.control_path = optarg; break;
+		case OPT_PAUSETO:
+			if (parse_int("--pause-timeout", optarg, 0, &s.pause_timeout))
+				return EXIT_USAGE;
+			break;
 		case 'h': usage(stdout); return EXIT_OK;
 		default: return bad("%s", "unknown option");
 		}
