@@ -108,7 +108,8 @@ start_receiver() {
 		--token-file "$work/token" --json "$work/$name.dst.json" "$@" \
 		> "$work/$name.dst.log" 2>&1 &
 	RECV_PID=$!
-	for i in $(seq 300); do
+	# It loads its blackout probe first: seconds on the debug kernel.
+	for i in $(seq 1200); do
 		in_dst ss -Hltn "sport = :$PORT" | grep -q LISTEN && return 0
 		sleep 0.1
 	done

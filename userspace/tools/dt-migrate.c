@@ -377,6 +377,11 @@ static void json_set(const char *key, json_object *val)
  * Load the blackout probe for the region @rfd, unless told not to; where
  * it cannot load, say why once and go on without it.
  */
+/*
+ * Load the blackout probe, watching the region rfd (or, with -1, any until
+ * probe_region()). Loading can take seconds (the verifier, on a debug
+ * kernel): never between a request and its answer.
+ */
 static struct dt_bo *probe_open(int rfd)
 {
 	struct stat st;
@@ -385,7 +390,7 @@ static struct dt_bo *probe_open(int rfd)
 
 	if (C.no_probe)
 		return NULL;
-	bo = dt_bo_open(fstat(rfd, &st) ? 0 : st.st_ino, why, sizeof(why));
+	bo = dt_bo_open(rfd < 0 || fstat(rfd, &st) ? 0 : st.st_ino, why, sizeof(why));
 	if (!bo) {
 		fprintf(stderr, "dt-migrate: blackout probe: %s; reporting dt-migrate's own "
 			"timestamps only\n", why);
@@ -2227,6 +2232,7 @@ static void dst_prefork(struct dst *d)
 static void dst_reserve(struct dst *d)
 {
 	struct dt_msg_reserve r;
+	struct stat st;
 	int dev, ret;
 
 	set_stage(ST_RESERVE);
@@ -2268,7 +2274,8 @@ static void dst_reserve(struct dst *d)
 		d->rfd = ret;
 	}
 	json_set("region_size", json_object_new_uint64(d->size));
-	d->bo = probe_open(d->rfd);
+	if (d->bo && !fstat(d->rfd, &st))
+		dt_bo_set_region(d->bo, st.st_ino);
 	if (d->exec_argv)
 		dst_prefork(d);
 	if (dt_msg_send(d->ctl, DT_MSG_RESERVED, NULL, 0))
@@ -2604,6 +2611,7 @@ static int cmd_receive(struct dst *d)
 	}
 	json_set("role", json_object_new_string("destination"));
 	json_set("receiver", json_object_new_string(d->user ? "user" : "kernel"));
+	d->bo = probe_open(-1);		/* before any source waits on us */
 	dst_listen(d);
 	say("dt-migrate: waiting for a source on %s (receiver %s)", d->listen,
 	    d->user ? "user" : "kernel");
