@@ -9,12 +9,14 @@
 #include <linux/mutex.h>
 #include <linux/refcount.h>
 #include <linux/types.h>
+#include <linux/wait.h>
 #include <linux/workqueue.h>
 #include <linux/dirtytrack.h>
 
 #define DT_FEATURES	(DIRTYTRACK_FEAT_REGIONS | DIRTYTRACK_FEAT_HARVEST_LIST | \
 			 DIRTYTRACK_FEAT_MANUAL_PROTECT | DIRTYTRACK_FEAT_PUNCH_HOLE | \
-			 DIRTYTRACK_FEAT_RW | DIRTYTRACK_FEAT_STREAM)
+			 DIRTYTRACK_FEAT_RW | DIRTYTRACK_FEAT_STREAM | \
+			 DIRTYTRACK_FEAT_THROTTLE)
 
 /**
  * struct dt_region - a tracked memory region
@@ -45,9 +47,34 @@
  * @tx_records: PAGE and ZERO records sent since the last round marker
  *	(@tx_lock).
  * @rx: receive state (allocated by the first RECEIVE; @rx_lock).
+ * @thr: the write-fault budget (throttle.c).
  */
 struct dt_tx_batch;
 struct dt_rx;
+
+/**
+ * struct dt_throttle - a region's write-fault budget (THROTTLE)
+ * @lock: guards the fields below but the counters.
+ * @interval_ns: one write fault per interval; 0: no budget.
+ * @pps: the budget as set, pages per second.
+ * @tat: when the next write fault may go (ktime ns): each one takes the
+ *	slot at max(@tat, now) and moves @tat one interval on.
+ * @gen: bumped by every change, which wakes the sleepers on @wq.
+ * @owner: the region file that set the budget; its close removes it.
+ * @throttled: write faults that slept.
+ * @slept_ns: their sleep.
+ */
+struct dt_throttle {
+	spinlock_t lock;	/* see @lock above */
+	u64 interval_ns;
+	u64 pps;
+	u64 tat;
+	unsigned int gen;
+	const struct file *owner;
+	wait_queue_head_t wq;
+	atomic64_t throttled;
+	atomic64_t slept_ns;
+};
 
 struct dt_region {
 	struct kref kref;
@@ -70,6 +97,7 @@ struct dt_region {
 	struct sock *tx_torn;
 	u64 tx_records;
 	struct dt_rx *rx;
+	struct dt_throttle thr;
 
 	atomic64_t write_faults;
 	atomic64_t harvests;
@@ -142,6 +170,12 @@ bool dt_page_present(struct dt_region *r, pgoff_t idx);
 int dt_check_range(struct dt_region *r, u64 first, u64 npages);
 void dt_region_put(struct dt_region *r);
 void dt_region_put_async(struct dt_region *r);
+
+/* throttle.c */
+void dt_throttle_init(struct dt_region *r);
+long dt_ioc_throttle(struct file *file, struct dirtytrack_throttle __user *uarg);
+int dt_throttle_wait(struct dt_region *r);
+void dt_throttle_file_closed(struct dt_region *r, const struct file *file);
 
 /* stream.c */
 long dt_ioc_stream(struct file *file, struct dirtytrack_stream __user *uarg);

@@ -525,6 +525,9 @@ static long dt_ioc_stats(struct dt_region *r, struct dirtytrack_stats __user *ua
 		.pages_reported = atomic64_read(&r->pages_reported),
 		.harvest_ns = atomic64_read(&r->harvest_ns),
 		.pages_protected = atomic64_read(&r->pages_protected),
+		.throttle_pps = READ_ONCE(r->thr.pps),
+		.throttled = atomic64_read(&r->thr.throttled),
+		.throttle_ns = atomic64_read(&r->thr.slept_ns),
 	};
 
 	if (READ_ONCE(r->tracking))
@@ -550,6 +553,8 @@ static long dt_region_ioctl(struct file *file, unsigned int cmd, unsigned long a
 		return dt_ioc_clear(r, uarg);
 	case DIRTYTRACK_IOC_STATS:
 		return dt_ioc_stats(r, uarg);
+	case DIRTYTRACK_IOC_THROTTLE:
+		return dt_ioc_throttle(file, uarg);
 	case DIRTYTRACK_IOC_STREAM:
 		return dt_ioc_stream(file, uarg);
 	case DIRTYTRACK_IOC_RECEIVE:
@@ -580,6 +585,9 @@ static vm_fault_t dt_page_mkwrite(struct vm_fault *vmf)
 	struct dt_region *r = dt_file_region(vmf->vma->vm_file);
 	struct folio *folio = page_folio(vmf->page);
 
+	/* Over the write-fault budget: sleep first, holding no folio lock. */
+	if (dt_throttle_wait(r))
+		return VM_FAULT_SIGBUS;	/* being killed: see the inflight wait below */
 	folio_lock(folio);
 	if (folio->mapping != r->mapping) {
 		folio_unlock(folio);
@@ -865,6 +873,7 @@ static int dt_region_release(struct inode *inode, struct file *file)
 	struct dt_region *r = dt_file_region(file);
 
 	dt_stream_file_closed(r, file);
+	dt_throttle_file_closed(r, file);
 	kref_put(&r->kref, dt_region_close);
 	return 0;
 }
@@ -933,6 +942,7 @@ int dt_region_create(const struct dirtytrack_create *args)
 	mutex_init(&r->lock);
 	mutex_init(&r->tx_lock);
 	spin_lock_init(&r->tx_plock);
+	dt_throttle_init(r);
 	mutex_init(&r->rx_lock);
 	r->memcg = get_mem_cgroup_from_mm(current->mm);
 

@@ -101,6 +101,17 @@ TRACE_EVENT(dirtytrack_receive_round,
 		      __entry->round, __entry->records)
 );
 
+/* THROTTLE changed the write-fault budget (0: none), or its file closed. */
+TRACE_EVENT(dirtytrack_throttle,
+	    TP_PROTO(unsigned long ino, u64 pps),
+	    TP_ARGS(ino, pps),
+	    TP_STRUCT__entry(__field(unsigned long, ino)
+			     __field(u64, pps)),
+	    TP_fast_assign(__entry->ino = ino;
+			   __entry->pps = pps;),
+	    TP_printk("region=%lu pages_per_sec=%llu", __entry->ino, __entry->pps)
+);
+
 #endif /* _DIRTYTRACK_TRACE_H */
 
 #undef TRACE_INCLUDE_PATH

@@ -94,7 +94,7 @@ if [ "$what" = all ] || [ "$what" = vm ]; then
 	# races with the other vCPU and crashes the guest with a stray int3.
 	vmrun smp2 2 bash tests/vm/guest-tests.sh \
 		out/tests/api_test out/tests/region_test out/tests/race_test out/tests/stream_test \
-		out/tests/tracker_test out/tests/dio_test out/tests/torture_test \
+		out/tests/tracker_test out/tests/dio_test out/tests/torture_test out/tests/throttle_test \
 		out/tests/ioctl_fuzz_test out/tests/recv_fuzz_test \
 		load_cycles $smoke
 	vmrun migrate 2 bash tests/vm/guest-tests.sh migrate

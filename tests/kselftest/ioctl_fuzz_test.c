@@ -53,12 +53,12 @@ typedef unsigned __int128 eset;		/* a set of errnos (all below 128) */
 
 enum op {
 	OP_API, OP_CREATE, OP_TRACK_START, OP_TRACK_STOP, OP_HARVEST, OP_CLEAR,
-	OP_STATS, OP_STREAM, OP_RECEIVE, OP_UNKNOWN, OP_CROSS, NOPS
+	OP_STATS, OP_STREAM, OP_RECEIVE, OP_THROTTLE, OP_UNKNOWN, OP_CROSS, NOPS
 };
 
 static const char *const op_name[] = {
 	"API", "CREATE_REGION", "TRACK_START", "TRACK_STOP", "HARVEST", "CLEAR",
-	"STATS", "STREAM", "RECEIVE", "unknown cmd", "other fd's cmd",
+	"STATS", "STREAM", "RECEIVE", "THROTTLE", "unknown cmd", "other fd's cmd",
 };
 
 /* Documentation/dirtytrack.rst, per ioctl ("Errors:" lines and the common rules). */
@@ -80,6 +80,7 @@ static const eset documented[NOPS] = {
 	 */
 	[OP_RECEIVE] = WIRE_ERRS | E(EINVAL) | E(EFAULT) | E(EAGAIN) | E(EINTR) |
 		       E(ENOTSOCK) | E(EBADF) | E(EOPNOTSUPP) | E(ENOTCONN) | E(ECONNRESET),
+	[OP_THROTTLE] = E(EINVAL) | E(EFAULT),
 	[OP_UNKNOWN] = E(ENOTTY),
 	[OP_CROSS] = E(ENOTTY),
 };
@@ -169,6 +170,7 @@ struct fz {
 
 	uint64_t features, max_region;
 	bool tracking, manual;
+	uint64_t pps;			/* the write-fault budget set */
 	uint64_t expect[NP / 64];	/* written since last reported: must be reported */
 	uint64_t populated;		/* pages holding memory, constant */
 	struct dirtytrack_stats st;	/* the last STATS */
@@ -363,9 +365,12 @@ static void check_stats(struct fz *f, const struct dirtytrack_stats *s)
 	    s->pages_reported < f->st.pages_reported || s->harvest_ns < f->st.harvest_ns ||
 	    s->pages_protected < f->st.pages_protected)
 		fail("STATS counters went backwards");
-	if (s->reserved || s->reserved2[0] || s->reserved2[1] || s->reserved2[2] ||
-	    s->reserved2[3])
+	if (s->reserved || s->reserved2)
 		fail("STATS reserved fields not zero");
+	if (s->throttle_pps != f->pps || s->throttled < f->st.throttled ||
+	    s->throttle_ns < f->st.throttle_ns)
+		fail("STATS throttle_pps %llu (set %llu), or its counters went backwards",
+		     (unsigned long long)s->throttle_pps, (unsigned long long)f->pps);
 	f->st = *s;
 }
 
@@ -480,6 +485,7 @@ struct call {
 		struct dirtytrack_stats stats;
 		struct dirtytrack_stream stream;
 		struct dirtytrack_receive receive;
+		struct dirtytrack_throttle throttle;
 		unsigned char raw[512];
 	} in, out;
 	bool have_out;		/* out holds what the kernel wrote back */
@@ -1036,6 +1042,41 @@ static void fuzz_stats(struct fz *f)
 		check_stats(f, &c.out.stats);
 }
 
+/* ---- THROTTLE ---- */
+
+static void fuzz_throttle(struct fz *f)
+{
+	static const struct field fl[] = {
+		FLD(struct dirtytrack_throttle, pages_per_sec),
+		FLD(struct dirtytrack_throttle, flags), FLD(struct dirtytrack_throttle, reserved),
+		FLD(struct dirtytrack_throttle, reserved2[0]),
+		FLD(struct dirtytrack_throttle, reserved2[1]),
+	};
+	struct dirtytrack_throttle off = { 0 };
+	struct dirtytrack_throttle *a;
+	struct call c;
+	int ret;
+
+	begin(f, &c, OP_THROTTLE, f->rfd, DIRTYTRACK_IOC_THROTTLE, sizeof(*a), false);
+	a = &c.in.throttle;
+	a->pages_per_sec = chance(30) ? 0 : chance(50) ? edge() : 100000 + below(1000000);
+	a->flags = a->reserved = 0;
+	a->reserved2[0] = a->reserved2[1] = 0;
+	mutate(&c, fl, ARRAY_LEN(fl));
+	finish_verdict(&c, false, a->flags || a->reserved || a->reserved2[0] || a->reserved2[1]);
+	ret = issue(f, &c);
+	if (!judge(f, &c, ret))
+		return;
+	f->pps = a->pages_per_sec;
+	/* A budget this small would make our own writes crawl: lift it at once. */
+	if (f->pps && f->pps < 100000) {
+		if (ioctl(f->rfd, DIRTYTRACK_IOC_THROTTLE, &off))
+			fail("THROTTLE 0 after %llu: %s", (unsigned long long)f->pps,
+			     strerror(errno));
+		f->pps = 0;
+	}
+}
+
 /* ---- STREAM ---- */
 
 static enum sk_kind stream_sock(void)
@@ -1342,6 +1383,7 @@ static const unsigned long known_cmds[] = {
 	DIRTYTRACK_IOC_API, DIRTYTRACK_IOC_CREATE_REGION, DIRTYTRACK_IOC_TRACK_START,
 	DIRTYTRACK_IOC_TRACK_STOP, DIRTYTRACK_IOC_HARVEST, DIRTYTRACK_IOC_CLEAR,
 	DIRTYTRACK_IOC_STATS, DIRTYTRACK_IOC_STREAM, DIRTYTRACK_IOC_RECEIVE,
+	DIRTYTRACK_IOC_THROTTLE,
 };
 
 static bool is_known(unsigned long cmd)
@@ -1390,7 +1432,7 @@ static void fuzz_one(struct fz *f)
 	static const unsigned char weight[NOPS] = {
 		[OP_API] = 4, [OP_CREATE] = 6, [OP_TRACK_START] = 7, [OP_TRACK_STOP] = 3,
 		[OP_HARVEST] = 22, [OP_CLEAR] = 12, [OP_STATS] = 4, [OP_STREAM] = 22,
-		[OP_RECEIVE] = 10, [OP_UNKNOWN] = 7, [OP_CROSS] = 3,
+		[OP_RECEIVE] = 10, [OP_THROTTLE] = 4, [OP_UNKNOWN] = 7, [OP_CROSS] = 3,
 	};
 	unsigned int total = 0, r;
 	int op = 0;
@@ -1410,6 +1452,7 @@ static void fuzz_one(struct fz *f)
 	case OP_STATS: fuzz_stats(f); break;
 	case OP_STREAM: fuzz_stream(f); break;
 	case OP_RECEIVE: fuzz_receive(f); break;
+	case OP_THROTTLE: fuzz_throttle(f); break;
 	case OP_UNKNOWN: fuzz_unknown(f, false); break;
 	default: fuzz_unknown(f, true); break;
 	}

@@ -42,6 +42,12 @@ int dt_harvest_list(int rfd, uint64_t first, uint64_t npages, uint64_t *list,
 int dt_clear(int rfd, uint64_t first, uint64_t npages, const uint64_t *bitmap,
 	     uint64_t *cleared);
 int dt_stats(int rfd, struct dirtytrack_stats *st);
+/*
+ * Write-fault budget (DIRTYTRACK_IOC_THROTTLE): while tracked, writers of
+ * the region fault at most pages_per_sec times a second; 0 removes it. It
+ * lasts until this fd is closed.
+ */
+int dt_throttle(int rfd, uint64_t pages_per_sec);
 
 /*
  * Send pages of a region to a connected TCP socket (DIRTYTRACK_IOC_STREAM):

@@ -125,6 +125,13 @@ int dt_stats(int rfd, struct dirtytrack_stats *st)
 	return dt_ioctl(rfd, DIRTYTRACK_IOC_STATS, st);
 }
 
+int dt_throttle(int rfd, uint64_t pages_per_sec)
+{
+	struct dirtytrack_throttle t = { .pages_per_sec = pages_per_sec };
+
+	return dt_ioctl(rfd, DIRTYTRACK_IOC_THROTTLE, &t);
+}
+
 uint64_t dt_bitmap_count(const uint64_t *map, uint64_t nbits)
 {
 	uint64_t n = 0, i;

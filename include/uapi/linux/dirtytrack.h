@@ -23,6 +23,7 @@
 #define DIRTYTRACK_FEAT_PUNCH_HOLE	(1ULL << 3)	/* fallocate(PUNCH_HOLE) on regions */
 #define DIRTYTRACK_FEAT_RW		(1ULL << 4)	/* read(2)/pwrite(2) on region fds */
 #define DIRTYTRACK_FEAT_STREAM		(1ULL << 5)	/* STREAM and RECEIVE, wire v1 */
+#define DIRTYTRACK_FEAT_THROTTLE	(1ULL << 6)	/* DIRTYTRACK_IOC_THROTTLE */
 
 /**
  * struct dirtytrack_api - API handshake (DIRTYTRACK_IOC_API)
@@ -143,6 +144,9 @@ struct dirtytrack_clear {
  * @harvest_ns: time spent in HARVEST and CLEAR, in nanoseconds.
  * @pages_protected: pages write-protected again by HARVEST and CLEAR.
  * @state: DIRTYTRACK_STATE_*.
+ * @throttle_pps: the write-fault budget in force (THROTTLE), 0 if none.
+ * @throttled: write faults that slept for the budget.
+ * @throttle_ns: time they slept, in nanoseconds.
  */
 struct dirtytrack_stats {
 	__u64 size;
@@ -154,7 +158,28 @@ struct dirtytrack_stats {
 	__u64 pages_protected;
 	__u32 state;
 	__u32 reserved;
-	__u64 reserved2[4];
+	__u64 throttle_pps;
+	__u64 throttled;
+	__u64 throttle_ns;
+	__u64 reserved2;
+};
+
+/**
+ * struct dirtytrack_throttle - DIRTYTRACK_IOC_THROTTLE
+ * @pages_per_sec: write faults per second the region's writers may make
+ *	while it is tracked; 0 removes the budget.
+ * @flags: must be zero.
+ * @reserved: must be zero.
+ *
+ * A write fault beyond the budget sleeps (killably, holding no page lock)
+ * before it dirties its page. The budget belongs to the region file that
+ * set it: it ends when that file is closed, or with 0.
+ */
+struct dirtytrack_throttle {
+	__u64 pages_per_sec;
+	__u32 flags;
+	__u32 reserved;
+	__u64 reserved2[2];
 };
 
 /*
@@ -288,6 +313,7 @@ struct dirtytrack_receive {
 #define DIRTYTRACK_IOC_HARVEST		_IOWR(DIRTYTRACK_IOC_MAGIC, 0x12, struct dirtytrack_harvest)
 #define DIRTYTRACK_IOC_CLEAR		_IOWR(DIRTYTRACK_IOC_MAGIC, 0x13, struct dirtytrack_clear)
 #define DIRTYTRACK_IOC_STATS		_IOR(DIRTYTRACK_IOC_MAGIC, 0x14, struct dirtytrack_stats)
+#define DIRTYTRACK_IOC_THROTTLE		_IOW(DIRTYTRACK_IOC_MAGIC, 0x15, struct dirtytrack_throttle)
 #define DIRTYTRACK_IOC_STREAM		_IOWR(DIRTYTRACK_IOC_MAGIC, 0x20, struct dirtytrack_stream)
 #define DIRTYTRACK_IOC_RECEIVE		_IOWR(DIRTYTRACK_IOC_MAGIC, 0x21, struct dirtytrack_receive)
 
