@@ -86,6 +86,8 @@ static void usage(FILE *f)
 "                    [--sender kernel|user]\n"
 "                    [--io-timeout S] [--freeze-timeout MS] [--json FILE] [--quiet]\n"
 "                    [--[no-]blackout-probe] [--control SOCKET [--pause-timeout S]]\n"
+"                    [--no-auto-converge] [--throttle-initial PCT]\n"
+"                    [--throttle-increment PCT] [--throttle-rounds N]\n"
 "    dt-migrate ctl SOCKET pause|step|resume|cancel|status [--json]\n"
 "    dt-migrate --help\n"
 "\n"
@@ -224,6 +226,20 @@ static void usage(FILE *f)
 "    --pause-timeout S\n"
 "           A pause longer than S seconds aborts the migration (default 0:\n"
 "           a pause may last any time).\n"
+"    --no-auto-converge\n"
+"           Never slow the workload (default: auto-converge, below).\n"
+"    --throttle-initial PCT, --throttle-increment PCT, --throttle-rounds N\n"
+"           Auto-converge: once the workload has dirtied pages faster than\n"
+"           the link carries them for N rounds in a row (default 2), slow it\n"
+"           by PCT %% (default 20), and by --throttle-increment %% more\n"
+"           (default 10) after each round that still does not converge, up\n"
+"           to 99 %%, as QEMU's cpu-throttle-initial/-increment do. With the\n"
+"           module only the writers slow down: write faults get a budget\n"
+"           (DIRTYTRACK_IOC_THROTTLE) of (100 - level) %% of the pages the\n"
+"           link carries per second, and readers never wait. Without it\n"
+"           (pagemap-scan, soft-dirty) the workload's cgroup gets cpu.max at\n"
+"           (100 - level) %% of this host's CPUs, and dt-migrate says so. The\n"
+"           throttle is lifted while paused, on abort and after activation.\n"
 "\n"
 "PAUSING (dt-migrate ctl)\n"
 "    dt-migrate ctl SOCKET pause stops sending at the next pause point and\n"
@@ -509,6 +525,8 @@ struct round {
 	uint64_t faults0;	/* the module's write faults when it began */
 	uint64_t dirtied;	/* write faults counted during the round */
 	double dirty_rate;	/* pages/s harvested, over the time they took to dirty */
+	int thr_level;		/* auto-converge after this round: 0 (off) to 99 % */
+	uint64_t thr_pps;	/* the module's write-fault budget then, 0 if none */
 	double link_rate;	/* bytes/s, round start to acknowledgement */
 };
 
@@ -564,6 +582,13 @@ struct src {
 		bool within;		/* the last pause was within a round */
 	} cl;
 	json_object *pauses;
+
+	/* auto-converge (src_throttle_round()) */
+	bool no_throttle;
+	int thr_initial, thr_increment, thr_rounds;
+	int thr_level, thr_over;	/* % slowed; rounds dirtying over the link rate */
+	bool thr_cpu;			/* by cpu.max (no module THROTTLE) */
+	char thr_saved[64];		/* cpu.max before us */
 };
 
 /* Tell the peer why the migration ends (best effort). */
@@ -578,6 +603,8 @@ static void send_refuse(int fd, int err, const char *why)
 
 /* Abort before commitment: tell the peer, undo, exit 1. After it: exit 3. */
 static void src_ctl_close(struct src *s);
+static int64_t src_throttle_set(struct src *s, int level);
+static void src_throttle_off(struct src *s);
 
 static void __attribute__((noreturn)) src_fail(struct src *s, int err, const char *fmt, ...)
 {
@@ -616,6 +643,7 @@ static void __attribute__((noreturn)) src_fail(struct src *s, int err, const cha
 		setsockopt(s->data, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 		close(s->data);
 	}
+	src_throttle_off(s);
 	if (s->tracking)
 		dt_track_stop(s->rfd);
 	if (s->rfd >= 0)
@@ -1207,6 +1235,7 @@ static void src_pause(struct src *s, struct round *r)
 		return;
 	}
 	src_send(s, DT_MSG_PAUSE, NULL, 0);
+	src_throttle_off(s);
 	pthread_mutex_lock(&s->cl.lock);
 	s->cl.paused = true;
 	s->cl.npauses++;
@@ -1262,6 +1291,8 @@ static void src_pause(struct src *s, struct round *r)
 	json_object_array_add(s->pauses, o);
 	json_set("paused_ms", json_object_new_double(ms(s->cl.paused_ns)));
 	src_send(s, DT_MSG_RESUME, NULL, 0);
+	if (s->thr_level)
+		src_throttle_set(s, s->thr_level);
 	say("  resumed after %.1f s", (double)t0 / 1e9);
 }
 
@@ -1524,6 +1555,111 @@ static struct round *src_round(struct src *s, bool range)
 	return r;
 }
 
+/* ---- send: auto-converge ----------------------------------------- */
+
+/* The workload's cgroup's cpu.max: read (val NULL) into out, or write val. */
+static int cpu_max(struct src *s, const char *val, char *out, size_t len)
+{
+	char path[PATH_MAX + 16];
+	int fd, ret = 0;
+	ssize_t n;
+
+	if (s->wl.kind != DT_FREEZE_CGROUP)
+		return -ENOENT;
+	snprintf(path, sizeof(path), "%s/cpu.max", s->wl.cgroup);
+	fd = open(path, (val ? O_WRONLY : O_RDONLY) | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (val) {
+		ret = write(fd, val, strlen(val)) < 0 ? -errno : 0;
+	} else {
+		n = read(fd, out, len - 1);
+		ret = n < 0 ? -errno : 0;
+		out[n > 0 ? n : 0] = 0;
+		out[strcspn(out, "\n")] = 0;
+	}
+	close(fd);
+	return ret;
+}
+
+/*
+ * Slow the workload by level % (0: not at all): with the module, a budget
+ * of write faults per second (THROTTLE) that is (100 - level) % of the
+ * pages the link carries per second; without it, the cgroup's cpu.max at
+ * (100 - level) % of this host's CPUs. Returns the budget (0 for cpu.max or
+ * none), or -errno.
+ */
+static int64_t src_throttle_set(struct src *s, int level)
+{
+	double pps = link_rate(s) / REC_BYTES * (100 - level) / 100;
+	uint64_t budget = level ? (pps < 1 ? 1 : (uint64_t)pps) : 0;
+	char val[64];
+	long period = 100000, cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	int ret;
+
+	if (!s->thr_cpu && !s->ptes) {
+		ret = dt_throttle(s->rfd, budget);
+		if (ret != -ENOTTY && ret != -EINVAL)
+			return ret ? ret : (int64_t)budget;
+		s->thr_cpu = true;	/* a module without THROTTLE */
+	}
+	s->thr_cpu = true;
+	if (!level)
+		return s->thr_saved[0] ? cpu_max(s, s->thr_saved, NULL, 0) : 0;
+	if (!s->thr_saved[0]) {
+		ret = cpu_max(s, NULL, s->thr_saved, sizeof(s->thr_saved));
+		if (ret)
+			return ret;
+	}
+	snprintf(val, sizeof(val), "%ld %ld",
+		 period * (cpus > 0 ? cpus : 1) * (100 - level) / 100, period);
+	return cpu_max(s, val, NULL, 0);
+}
+
+/* Lift the throttle (pause, abort, the end); the level is kept for a resume. */
+static void src_throttle_off(struct src *s)
+{
+	if (s->thr_level)
+		src_throttle_set(s, 0);
+}
+
+/*
+ * After a pre-copy round that did not converge: once the workload has
+ * dirtied pages faster than the link carries them for --throttle-rounds
+ * rounds in a row, throttle it at --throttle-initial %; each later round
+ * that still does not converge adds --throttle-increment %, up to 99 %, as
+ * QEMU's auto-converge does with cpu-throttle-initial/-increment.
+ */
+static void src_throttle_round(struct src *s, struct round *r)
+{
+	double link = link_rate(s);
+	int64_t ret;
+	int level;
+
+	s->thr_over = r->dirty_rate * REC_BYTES > link ? s->thr_over + 1 : 0;
+	if (s->no_throttle || r->round == 0 || (!s->thr_level && s->thr_over < s->thr_rounds))
+		return;
+	level = s->thr_level ? s->thr_level + s->thr_increment : s->thr_initial;
+	level = level > 99 ? 99 : level;
+	ret = src_throttle_set(s, level);
+	if (ret < 0) {
+		fprintf(stderr, "dt-migrate: auto-converge: cannot throttle the workload: %s%s; "
+			"going on without\n", strerror((int)-ret), s->thr_cpu ?
+			" (cpu.max of its cgroup: is the cpu controller enabled?)" : "");
+		s->no_throttle = true;
+		return;
+	}
+	if (level != s->thr_level)
+		say("  auto-converge: dirtying %.0f pages/s against a link of %.0f: %s",
+		    r->dirty_rate, link / REC_BYTES, s->thr_cpu ? "cpu.max" : "write faults");
+	s->thr_level = level;
+	r->thr_level = level;
+	r->thr_pps = (uint64_t)ret;
+	say("  auto-converge: workload slowed %d %% (%s)", level, s->thr_cpu ?
+	    "cpu.max of its cgroup: no module write-fault budget here" :
+	    "the module's write-fault budget");
+}
+
 /*
  * Remaining dirty pages: write faults since the last round's harvest began
  * (soft-dirty: estimated, see src_round()).
@@ -1579,6 +1715,7 @@ static void src_precopy(struct src *s)
 			json_set("converged", json_object_new_boolean(1));
 			return;
 		}
+		src_throttle_round(s, r);
 		if (s->nrounds > (uint64_t)s->max_rounds ||
 		    (C.timeout && mono_ns() - s->t0 - s->cl.paused_ns >
 				  (uint64_t)C.timeout * 1000000000ULL)) {
@@ -1668,6 +1805,8 @@ static bool src_stop_and_copy(struct src *s)
 	int ret;
 
 	set_stage(ST_STOPCOPY);
+	/* Writers asleep for a throttle slot would hold up the freeze. */
+	src_throttle_off(s);
 	s->t_freeze = mono_ns();
 	s->tai_freeze = tai_ns();
 	ret = dt_workload_freeze(&s->wl, s->freeze_timeout_ms);
@@ -1732,6 +1871,7 @@ static void src_activate(struct src *s)
 		if (ret)
 			fprintf(stderr, "dt-migrate: killing the source workload: %s\n", s->wl.why);
 	}
+	src_throttle_off(s);
 	if (s->tracking)
 		dt_track_stop(s->rfd);
 	say("  workload started on the destination (pid %d); source workload %s", a.pid,
@@ -1752,6 +1892,8 @@ static json_object *round_json(const struct round *r)
 	json_object_object_add(o, "dirty_rate_pps", json_object_new_double(r->dirty_rate));
 	json_object_object_add(o, "link_rate_Bps", json_object_new_double(r->link_rate));
 	json_object_object_add(o, "write_faults", json_object_new_uint64(r->dirtied));
+	json_object_object_add(o, "throttle_level", json_object_new_int(r->thr_level));
+	json_object_object_add(o, "throttle_pps", json_object_new_uint64(r->thr_pps));
 	return o;
 }
 
@@ -2689,7 +2831,8 @@ enum {
 	OPT_LISTEN = 256, OPT_TO, OPT_TOKEN, OPT_EXEC, OPT_WAIT, OPT_RECEIVER, OPT_REGION,
 	OPT_PID, OPT_FREEZE, OPT_CGROUP, OPT_META, OPT_DOWNTIME, OPT_MAXR, OPT_TIMEOUT,
 	OPT_ONTO, OPT_COLD, OPT_KEEP, OPT_TRACKER, OPT_SENDER, OPT_IOTO, OPT_FRTO, OPT_JSON,
-	OPT_QUIET, OPT_PROBE, OPT_NOPROBE, OPT_CONTROL, OPT_PAUSETO,
+	OPT_QUIET, OPT_PROBE, OPT_NOPROBE, OPT_CONTROL, OPT_PAUSETO, OPT_NOTHR, OPT_THRINIT,
+	OPT_THRINC, OPT_THRROUNDS,
 };
 
 static const struct option opts[] = {
@@ -2720,6 +2863,10 @@ static const struct option opts[] = {
 	{ "no-blackout-probe", no_argument, NULL, OPT_NOPROBE },
 	{ "control", required_argument, NULL, OPT_CONTROL },
 	{ "pause-timeout", required_argument, NULL, OPT_PAUSETO },
+	{ "no-auto-converge", no_argument, NULL, OPT_NOTHR },
+	{ "throttle-initial", required_argument, NULL, OPT_THRINIT },
+	{ "throttle-increment", required_argument, NULL, OPT_THRINC },
+	{ "throttle-rounds", required_argument, NULL, OPT_THRROUNDS },
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 }
 };
@@ -2739,7 +2886,7 @@ static bool allowed(bool send, int opt)
 	static const int send_only[] = {
 		OPT_TO, OPT_REGION, OPT_PID, OPT_FREEZE, OPT_CGROUP, OPT_META, OPT_DOWNTIME,
 		OPT_MAXR, OPT_ONTO, OPT_COLD, OPT_KEEP, OPT_TRACKER, OPT_SENDER, OPT_FRTO,
-		OPT_CONTROL, OPT_PAUSETO,
+		OPT_CONTROL, OPT_PAUSETO, OPT_NOTHR, OPT_THRINIT, OPT_THRINC, OPT_THRROUNDS,
 	};
 	const int *list = send ? recv_only : send_only;
 	size_t n = send ? sizeof(recv_only) / sizeof(int) : sizeof(send_only) / sizeof(int);
@@ -2819,7 +2966,8 @@ static int cmd_ctl(int argc, char **argv)
 int main(int argc, char **argv)
 {
 	static struct src s = { .downtime_ms = 300, .max_rounds = 30, .freeze_timeout_ms = 5000,
-				.ctl = -1, .data = -1, .rfd = -1 };
+				.ctl = -1, .data = -1, .rfd = -1, .thr_initial = 20,
+				.thr_increment = 10, .thr_rounds = 2 };
 	static struct dst d;
 	const char *token_path = NULL;
 	bool send;
@@ -2925,6 +3073,21 @@ int main(int argc, char **argv)
 		case OPT_CONTROL: s.control_path = optarg; break;
 		case OPT_PAUSETO:
 			if (parse_int("--pause-timeout", optarg, 0, &s.pause_timeout))
+				return EXIT_USAGE;
+			break;
+		case OPT_NOTHR: s.no_throttle = true; break;
+		case OPT_THRINIT:
+			if (parse_int("--throttle-initial", optarg, 1, &s.thr_initial) ||
+			    s.thr_initial > 99)
+				return bad("--throttle-initial: '%s' is not 1 to 99", optarg);
+			break;
+		case OPT_THRINC:
+			if (parse_int("--throttle-increment", optarg, 0, &s.thr_increment) ||
+			    s.thr_increment > 99)
+				return bad("--throttle-increment: '%s' is not 0 to 99", optarg);
+			break;
+		case OPT_THRROUNDS:
+			if (parse_int("--throttle-rounds", optarg, 1, &s.thr_rounds))
 				return EXIT_USAGE;
 			break;
 		case 'h': usage(stdout); return EXIT_OK;
