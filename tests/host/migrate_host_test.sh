@@ -183,33 +183,14 @@ if [ -n "$scan_ok" ]; then
 		--on-timeout force --json "$w/src.json" > "$w/src.log" 2>&1 &
 	sp=$!
 	for i in $(seq 50); do [ -S "$S" ] && break; sleep 0.1; done
-	"$M" ctl "$S" pause --json > "$w/c0.log" 2>&1 &
+	"$M" ctl "$S" pause --json > "$w/p.c0.log" 2>&1 &
 	cp=$!
 	sleep 0.5
 	"$M" receive --listen 127.0.0.1:$p --token-file "$w/token" --receiver user --wait \
 		--exec "$G" --resume --verify-only > "$w/dst.log" 2>&1 &
 	rp=$!
 	wait $cp
-	check "ctl pause before the handshake: paused after it, in stage 0" \
-		'[ "$(fields "$w/c0.log" state stage)" = "paused 0" ]'
-	"$M" ctl "$S" step --json > "$w/c1.log" 2>&1
-	check "ctl step: paused after the reservation (stage 1)" \
-		'[ "$(fields "$w/c1.log" state stage)" = "paused 1" ]'
-	"$M" ctl "$S" step --json > "$w/c2.log" 2>&1
-	check "ctl step: paused within round 0 (stage 2)" \
-		'[ "$(fields "$w/c2.log" stage paused_within_round rounds)" = "2 true 0" ]'
-	for i in $(seq 100); do
-		"$M" ctl "$S" step --json > "$w/c3.log" 2>&1 || break
-		[ "$(fields "$w/c3.log" paused_within_round)" = false ] && break
-	done
-	check "ctl step: paused between rounds (stage 2)" \
-		'[ "$(fields "$w/c3.log" state stage paused_within_round)" = "paused 2 false" ]'
-	for i in $(seq 100); do
-		"$M" ctl "$S" step --json > "$w/c4.log" 2>&1 || break
-		[ "$(fields "$w/c4.log" stage)" = 3 ] && break
-	done
-	check "ctl step: paused after the last round (stage 3), the workload thawed" \
-		'[ "$(fields "$w/c4.log" state stage)" = "paused 3" ] && [ "$(ps -o stat= -p $gpid | cut -c1)" != T ]'
+	walk_pauses ctl "$S" "$w/p" '[ "$(ps -o stat= -p $gpid | cut -c1)" != T ]'
 	"$M" ctl "$S" resume > "$w/c5.log" 2>&1
 	rc=$?
 	wait $sp; rs=$?

@@ -62,6 +62,35 @@ fields() {
 	jq -r "[$(printf '.%s,' "$@" | sed 's/,$//')] | map(tostring) | join(\" \")" "$f"
 }
 
+# walk_pauses NAME SOCKET OUT THAWED: a pause asked before the handshake
+# has landed after it (its answer in OUT.c0.log); step through the later
+# pause points of dt-migrate ctl: after the reservation, within round 0,
+# between rounds, after the last round, where THAWED (an expression) must
+# hold. check NAME: ... for each.
+walk_pauses() {
+	local name=$1 sock=$2 out=$3 thawed=$4 i
+	check "$name: a pause asked before the handshake lands after it (stage 0)" \
+		'[ "$(fields "$out.c0.log" state stage)" = "paused 0" ]'
+	"$MIG" ctl "$sock" step --json > "$out.c1.log" 2>&1
+	check "$name: step: paused after the reservation (stage 1)" \
+		'[ "$(fields "$out.c1.log" state stage)" = "paused 1" ]'
+	"$MIG" ctl "$sock" step --json > "$out.c2.log" 2>&1
+	check "$name: step: paused within round 0 (stage 2)" \
+		'[ "$(fields "$out.c2.log" stage paused_within_round rounds)" = "2 true 0" ]'
+	for i in $(seq 100); do
+		"$MIG" ctl "$sock" step --json > "$out.c3.log" 2>&1 || break
+		[ "$(fields "$out.c3.log" paused_within_round)" = false ] && break
+	done
+	check "$name: step: paused between rounds (stage 2)" \
+		'[ "$(fields "$out.c3.log" state stage paused_within_round)" = "paused 2 false" ]'
+	for i in $(seq 100); do
+		"$MIG" ctl "$sock" step --json > "$out.c4.log" 2>&1 || break
+		[ "$(fields "$out.c4.log" stage)" = 3 ] && break
+	done
+	check "$name: step: paused after the last round (stage 3), the workload thawed" \
+		'[ "$(fields "$out.c4.log" state stage)" = "paused 3" ] && eval "$thawed"'
+}
+
 in_src() { nsenter --net=/run/netns/$NS_SRC "$@"; }
 in_dst() { nsenter --net=/run/netns/$NS_DST "$@"; }
 
