@@ -46,7 +46,12 @@
 
 #define PS		4096ULL
 #define REC_BYTES	(PS + DT_WIRE_REC_SIZE)	/* a PAGE record on the wire */
-#define CHUNK_BYTES	(4ULL << 20)		/* STREAM budget between progress checks */
+/*
+ * STREAM budget between progress checks (and pause points): 1/128 of the
+ * region, 64 KiB to 4 MiB.
+ */
+#define CHUNK_BYTES(size)	((size) / 128 < (64ULL << 10) ? (64ULL << 10) : \
+				 (size) / 128 > (4ULL << 20) ? (4ULL << 20) : (size) / 128)
 #define MAX_ROUNDS_KEPT	1024
 
 /* Exit statuses (usage() documents them). */
@@ -1396,7 +1401,7 @@ static int kernel_round(struct src *s, struct round *r, bool range, bool header)
 		.flags = (range ? DIRTYTRACK_STREAM_SRC_RANGE : DIRTYTRACK_STREAM_SRC_HARVEST) |
 			 DIRTYTRACK_STREAM_END_ROUND | (header ? DIRTYTRACK_STREAM_HEADER : 0),
 		.npages = s->npages,
-		.budget = CHUNK_BYTES,
+		.budget = CHUNK_BYTES(s->size),
 		.round = r->round,
 	};
 	int ret;
