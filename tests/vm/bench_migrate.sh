@@ -33,9 +33,10 @@ for size in $sizes; do
 			start_receiver "$T" --io-timeout 60 --wait --exec "$GUEST" --resume --verify-only ||
 				{ echo "$T: no receiver"; status=1; continue; }
 			# Forced after --max-rounds: every run ends in a blackout to compare,
-			# converged or not (the JSON says which).
+			# converged or not (the JSON says which). Trackers alone: no
+			# auto-converge, which slows the workload differently for each.
 			send "$T" --io-timeout 60 --tracker "$tracker" --quiet --max-rounds 15 \
-				--on-timeout force > "$work/$T.src.log" 2>&1
+				--on-timeout force --no-auto-converge > "$work/$T.src.log" 2>&1
 			rs=$?
 			wait "$RECV_PID"
 			rr=$?
