@@ -234,8 +234,9 @@ static void usage(FILE *f)
 "    --no-auto-converge\n"
 "           Never slow the workload (default: auto-converge, below).\n"
 "    --throttle-initial PCT, --throttle-increment PCT, --throttle-rounds N\n"
-"           Auto-converge: once the workload has dirtied pages faster than\n"
-"           the link carries them for N rounds in a row (default 2), slow it\n"
+"           Auto-converge: once the workload has dirtied pages at half the\n"
+"           rate the link carries them or more for N rounds in a row\n"
+"           (default 2; QEMU's throttle-trigger-threshold of 50), slow it\n"
 "           by PCT %% (default 20), and by --throttle-increment %% more\n"
 "           (default 10) after each round that still does not converge, up\n"
 "           to 99 %%, as QEMU's cpu-throttle-initial/-increment do. With the\n"
@@ -1641,7 +1642,12 @@ static void src_throttle_round(struct src *s, struct round *r)
 	int64_t ret;
 	int level;
 
-	s->thr_over = r->dirty_rate * REC_BYTES > link ? s->thr_over + 1 : 0;
+	/*
+	 * QEMU's trigger: dirtied at least half of what was sent. Not "more
+	 * than the link": a working set rewritten every round measures just
+	 * the link rate, round after round.
+	 */
+	s->thr_over = r->dirty_rate * REC_BYTES >= link / 2 ? s->thr_over + 1 : 0;
 	if (s->no_throttle || r->round == 0 || (!s->thr_level && s->thr_over < s->thr_rounds))
 		return;
 	level = s->thr_level ? s->thr_level + s->thr_increment : s->thr_initial;
