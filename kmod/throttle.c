@@ -31,12 +31,20 @@ void dt_throttle_init(struct dt_region *r)
 	init_waitqueue_head(&r->thr.wq);
 }
 
-/* Set the budget (0: none) for @owner; wakes every sleeper. */
-static void dt_throttle_set(struct dt_region *r, u64 pps, const struct file *owner)
+/*
+ * Set the budget (0: none) for @owner, or with @if_owner only while that
+ * file still holds it; wakes every sleeper.
+ */
+static void dt_throttle_set(struct dt_region *r, u64 pps, const struct file *owner,
+			    const struct file *if_owner)
 {
 	struct dt_throttle *t = &r->thr;
 
 	spin_lock(&t->lock);
+	if (if_owner && t->owner != if_owner) {
+		spin_unlock(&t->lock);
+		return;
+	}
 	t->pps = pps;
 	/* Above a billion a second, a nanosecond each: no budget worth the name. */
 	WRITE_ONCE(t->interval_ns, pps ? max_t(u64, NSEC_PER_SEC / pps, 1) : 0);
@@ -57,7 +65,7 @@ long dt_ioc_throttle(struct file *file, struct dirtytrack_throttle __user *uarg)
 		return -EFAULT;
 	if (t.flags || t.reserved || t.reserved2[0] || t.reserved2[1])
 		return -EINVAL;
-	dt_throttle_set(r, t.pages_per_sec, file);
+	dt_throttle_set(r, t.pages_per_sec, file, NULL);
 	return 0;
 }
 
@@ -108,11 +116,5 @@ int dt_throttle_wait(struct dt_region *r)
 /* A region file's release: the budget it set ends with it. */
 void dt_throttle_file_closed(struct dt_region *r, const struct file *file)
 {
-	bool mine;
-
-	spin_lock(&r->thr.lock);
-	mine = r->thr.owner == file;
-	spin_unlock(&r->thr.lock);
-	if (mine)
-		dt_throttle_set(r, 0, NULL);
+	dt_throttle_set(r, 0, NULL, file);
 }
