@@ -1607,9 +1607,8 @@ static int64_t src_throttle_set(struct src *s, int level)
 		ret = dt_throttle(s->rfd, budget);
 		if (ret != -ENOTTY && ret != -EINVAL)
 			return ret ? ret : (int64_t)budget;
-		s->thr_cpu = true;	/* a module without THROTTLE */
 	}
-	s->thr_cpu = true;
+	s->thr_cpu = true;	/* no module, or one without THROTTLE */
 	if (!level)
 		return s->thr_saved[0] ? cpu_max(s, s->thr_saved, NULL, 0) : 0;
 	if (!s->thr_saved[0]) {
