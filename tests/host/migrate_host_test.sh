@@ -80,6 +80,27 @@ if guest --uffd-wp; then
 		'$PY -c "import json,sys; j=json.load(open(sys.argv[1])); e=j[\"blackout\"][\"ebpf\"]; print(\"# eBPF:\", e and e[\"total_ms\"], j.get(\"blackout_probe_error\", \"\")); sys.exit(not (\"blackout_probe_error\" in j or abs(sum(e[k] for k in (\"freeze_detection_ms\",\"final_round_ms\",\"final_transfer_ms\",\"commitment_ms\",\"activation_ms\")) - e[\"total_ms\"]) < 0.01))" "$w/src.json"'
 	check "pagemap-scan: auto chose it and ran harvest rounds" \
 		'$PY -c "import json,sys; j=json.load(open(sys.argv[1])); sys.exit(j[\"tracker\"] != \"pagemap-scan\" or len(j[\"rounds\"]) < 2)" "$w/src.json"'
+	# Settling (src_settle()): a guest dirtying 20000 pages/s of 64 MiB
+	# fits the 300 ms limit with tens of ms of data left, so pre-copy goes
+	# on while each round cuts that to 3/4 or less, and stops at the first
+	# round that does not (or leaves under 1 ms). --no-settle stops at the
+	# first round that fits.
+	for mode in settle no-settle; do
+		guest --uffd-wp --size 64M --wss 16000 --rate 20000 || break
+		sleep 1
+		migrate "$mode" $([ $mode = no-settle ] && echo --no-settle)
+		check "$mode: pre-copy stopped where the rule says" '$PY - "$w/src.json" $mode <<"EOF"
+import json, sys
+r = [x for x in json.load(open(sys.argv[1]))["rounds"] if x["predicted_blackout_ms"] is not None]
+d = [x["predicted_data_ms"] for x in r]
+fit = next(i for i, x in enumerate(r) if x["predicted_blackout_ms"] <= 300)
+print("# data ms after each round:", ["%.1f" % x for x in d], "first fit", fit)
+if sys.argv[2] == "no-settle":
+    sys.exit(fit != len(r) - 1)
+go = lambda i: d[i] >= 1 and d[i] <= 0.75 * (d[i - 1] if i > fit else float("inf"))
+sys.exit(not (len(r) - 1 > fit and all(go(i) for i in range(fit, len(r) - 1)) and not go(len(r) - 1)))
+EOF'
+	done
 else
 	n=$((n + 1)); echo "ok $n - pagemap-scan # SKIP $(tail -n 1 "$w/guest.log")"
 fi

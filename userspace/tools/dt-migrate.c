@@ -85,7 +85,7 @@ static void usage(FILE *f)
 "                       [--[no-]blackout-probe] [--exec CMD [ARGS...]]\n"
 "    dt-migrate send --to HOST:PORT --region /proc/PID/fd/N [--token-file FILE]\n"
 "                    [--pid PID] [--freeze cgroup|sigstop] [--cgroup PATH] [--meta FILE]\n"
-"                    [--downtime-limit MS] [--max-rounds N] [--timeout S]\n"
+"                    [--downtime-limit MS] [--no-settle] [--max-rounds N] [--timeout S]\n"
 "                    [--on-timeout cancel|force] [--cold] [--keep-source]\n"
 "                    [--tracker auto|dirtytrack|pagemap-scan|soft-dirty]\n"
 "                    [--sender kernel|user]\n"
@@ -110,6 +110,7 @@ static void usage(FILE *f)
 "                            while tracking is on; each later round harvests and\n"
 "                            sends the pages written meanwhile, until the\n"
 "                            predicted blackout is at most --downtime-limit\n"
+"                            and rounds stop shrinking (--no-settle)\n"
 "      3 stop-and-copy       freeze the workload, send the last dirty pages\n"
 "      4 commitment          the destination confirms every round arrived whole\n"
 "                            (round markers, record counts, CRCs); the source\n"
@@ -188,7 +189,16 @@ static void usage(FILE *f)
 "           freeze and handed to the destination's CMD as $DT_META.\n"
 "    --downtime-limit MS\n"
 "           Enter stop-and-copy once the predicted blackout is at most MS\n"
-"           milliseconds (default 300, QEMU's default).\n"
+"           milliseconds (default 300, QEMU's default) and rounds have\n"
+"           settled (below).\n"
+"    --no-settle\n"
+"           Enter stop-and-copy at the first round whose prediction fits, as\n"
+"           QEMU does. By default pre-copy settles first: while a round cuts\n"
+"           the data left to send (its share of the prediction) to at most 3/4\n"
+"           of what the round before left, and that share is still at least\n"
+"           1 ms, one more round follows, so the final round and the blackout\n"
+"           shrink to what is dirtied during one short round. --max-rounds\n"
+"           bounds it.\n"
 "    --max-rounds N\n"
 "           At most N pre-copy rounds after round 0 (default 30), then\n"
 "           --on-timeout applies.\n"
@@ -534,6 +544,8 @@ struct round {
 	int thr_level;		/* auto-converge after this round: 0 (off) to 99 % */
 	uint64_t thr_pps;	/* the module's write-fault budget then, 0 if none */
 	double link_rate;	/* bytes/s, round start to acknowledgement */
+	bool predicted;		/* a pre-copy round: the prediction after it */
+	double pred_ms, data_ms;	/* src_predict_ms() */
 };
 
 struct src {
@@ -591,6 +603,7 @@ struct src {
 
 	/* auto-converge (src_throttle_round()) */
 	bool no_throttle;
+	bool no_settle;		/* --no-settle: src_settle() */
 	int thr_initial, thr_increment, thr_rounds;
 	int thr_level, thr_over;	/* % slowed; rounds dirtying over the link rate */
 	bool thr_cpu;			/* by cpu.max (no module THROTTLE) */
@@ -1674,7 +1687,7 @@ static void src_throttle_round(struct src *s, struct round *r)
  * Remaining dirty pages: write faults since the last round's harvest began
  * (soft-dirty: estimated, see src_round()).
  */
-static double src_predict_ms(struct src *s, uint64_t *left)
+static double src_predict_ms(struct src *s, uint64_t *left, double *data_ms)
 {
 	const struct round *r = &s->rounds[(s->nrounds - 1) % MAX_ROUNDS_KEPT];
 	double rate = link_rate(s);
@@ -1682,10 +1695,27 @@ static double src_predict_ms(struct src *s, uint64_t *left)
 	*left = r->dirtied;
 	if (*left > s->npages)
 		*left = s->npages;
+	*data_ms = INFINITY;
 	/* Soft-dirty has no dirty rate before its first harvest round. */
 	if (rate <= 0 || (s->ptes && s->nrounds < 2))
 		return INFINITY;
-	return (double)*left * REC_BYTES / rate * 1e3 + 2 * ms(s->rtt_ns) + 1.0;
+	*data_ms = (double)*left * REC_BYTES / rate * 1e3;
+	return *data_ms + 2 * ms(s->rtt_ns) + 1.0;
+}
+
+/*
+ * The prediction fits --downtime-limit: stop now, or settle first? One more
+ * round is worth it while the last one cut the data still to send (its
+ * share of the predicted blackout) to at most 3/4 of what the round before
+ * left, and that share is at least 1 ms: rounds are still shrinking, so the
+ * final round, and the blackout, will be smaller. With a tracker whose
+ * harvest is O(dirty), rounds shrink to a few pages; one whose harvest
+ * walks the whole region stops shrinking at what is dirtied during a walk.
+ */
+static bool src_settle(const struct src *s, double data_ms, double prev_data_ms)
+{
+	return !s->no_settle && data_ms >= 1.0 && data_ms <= 0.75 * prev_data_ms &&
+	       s->nrounds <= (uint64_t)s->max_rounds;
 }
 
 static void src_round_line(const struct round *r, uint64_t left, double pred)
@@ -1702,7 +1732,7 @@ static void src_round_line(const struct round *r, uint64_t left, double pred)
 static void src_precopy(struct src *s)
 {
 	uint64_t left;
-	double pred;
+	double pred, data_ms, prev_data_ms = INFINITY;
 	int ret;
 
 	set_stage(ST_PRECOPY);
@@ -1717,14 +1747,24 @@ static void src_precopy(struct src *s)
 	for (;;) {
 		struct round *r = src_round(s, s->nrounds == 0);
 
-		pred = src_predict_ms(s, &left);
+		pred = src_predict_ms(s, &left, &data_ms);
 		s->predicted_ms = pred;
+		r->predicted = true;
+		r->pred_ms = pred;
+		r->data_ms = data_ms;
 		src_round_line(r, left, pred);
 		src_ctl_round(s, r, left, pred);
 		if (pred <= s->downtime_ms) {
-			json_set("converged", json_object_new_boolean(1));
-			return;
+			if (!src_settle(s, data_ms, prev_data_ms)) {
+				json_set("converged", json_object_new_boolean(1));
+				return;
+			}
+			say("  converged; rounds still shrinking: one more");
+			prev_data_ms = data_ms;
+			src_pause_point(s, NULL);
+			continue;
 		}
+		prev_data_ms = data_ms;
 		src_throttle_round(s, r);
 		if (s->nrounds > (uint64_t)s->max_rounds ||
 		    (C.timeout && mono_ns() - s->t0 - s->cl.paused_ns >
@@ -1904,6 +1944,11 @@ static json_object *round_json(const struct round *r)
 	json_object_object_add(o, "write_faults", json_object_new_uint64(r->dirtied));
 	json_object_object_add(o, "throttle_level", json_object_new_int(r->thr_level));
 	json_object_object_add(o, "throttle_pps", json_object_new_uint64(r->thr_pps));
+	/* null for the final round, and where there is no dirty rate yet */
+	json_object_object_add(o, "predicted_blackout_ms", r->predicted && isfinite(r->pred_ms) ?
+			       json_object_new_double(r->pred_ms) : NULL);
+	json_object_object_add(o, "predicted_data_ms", r->predicted && isfinite(r->data_ms) ?
+			       json_object_new_double(r->data_ms) : NULL);
 	return o;
 }
 
@@ -2842,7 +2887,7 @@ enum {
 	OPT_PID, OPT_FREEZE, OPT_CGROUP, OPT_META, OPT_DOWNTIME, OPT_MAXR, OPT_TIMEOUT,
 	OPT_ONTO, OPT_COLD, OPT_KEEP, OPT_TRACKER, OPT_SENDER, OPT_IOTO, OPT_FRTO, OPT_JSON,
 	OPT_QUIET, OPT_PROBE, OPT_NOPROBE, OPT_CONTROL, OPT_PAUSETO, OPT_NOTHR, OPT_THRINIT,
-	OPT_THRINC, OPT_THRROUNDS,
+	OPT_THRINC, OPT_THRROUNDS, OPT_NOSETTLE,
 };
 
 static const struct option opts[] = {
@@ -2877,6 +2922,7 @@ static const struct option opts[] = {
 	{ "throttle-initial", required_argument, NULL, OPT_THRINIT },
 	{ "throttle-increment", required_argument, NULL, OPT_THRINC },
 	{ "throttle-rounds", required_argument, NULL, OPT_THRROUNDS },
+	{ "no-settle", no_argument, NULL, OPT_NOSETTLE },
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 }
 };
@@ -2897,6 +2943,7 @@ static bool allowed(bool send, int opt)
 		OPT_TO, OPT_REGION, OPT_PID, OPT_FREEZE, OPT_CGROUP, OPT_META, OPT_DOWNTIME,
 		OPT_MAXR, OPT_ONTO, OPT_COLD, OPT_KEEP, OPT_TRACKER, OPT_SENDER, OPT_FRTO,
 		OPT_CONTROL, OPT_PAUSETO, OPT_NOTHR, OPT_THRINIT, OPT_THRINC, OPT_THRROUNDS,
+		OPT_NOSETTLE,
 	};
 	const int *list = send ? recv_only : send_only;
 	size_t n = send ? sizeof(recv_only) / sizeof(int) : sizeof(send_only) / sizeof(int);
@@ -3086,6 +3133,7 @@ int main(int argc, char **argv)
 				return EXIT_USAGE;
 			break;
 		case OPT_NOTHR: s.no_throttle = true; break;
+		case OPT_NOSETTLE: s.no_settle = true; break;
 		case OPT_THRINIT:
 			if (parse_int("--throttle-initial", optarg, 1, &s.thr_initial) ||
 			    s.thr_initial > 99)
