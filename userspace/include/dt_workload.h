@@ -39,6 +39,12 @@ int dt_workload_init(struct dt_workload *w, enum dt_freeze_kind kind, pid_t pid,
 		     const char *cgroup);
 /* Freeze and wait until every task is frozen (at most timeout_ms). */
 int dt_workload_freeze(struct dt_workload *w, int timeout_ms);
+/*
+ * The same in two steps, for work between the request and the wait (such
+ * as waking tasks that sleep where the freeze cannot reach them).
+ */
+int dt_workload_freeze_start(struct dt_workload *w);
+int dt_workload_freeze_wait(struct dt_workload *w, int timeout_ms);
 /* Let it run again. */
 int dt_workload_thaw(struct dt_workload *w);
 /* SIGKILL every task (cgroup.kill for a cgroup). */

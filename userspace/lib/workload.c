@@ -263,9 +263,8 @@ static int group_stopped(pid_t pgid)
 	return all;
 }
 
-int dt_workload_freeze(struct dt_workload *w, int timeout_ms)
+int dt_workload_freeze_start(struct dt_workload *w)
 {
-	long deadline = now_us() + timeout_ms * 1000L;
 	int ret;
 
 	if (w->kind == DT_FREEZE_CGROUP) {
@@ -277,6 +276,14 @@ int dt_workload_freeze(struct dt_workload *w, int timeout_ms)
 			    strerror(errno));
 	}
 	w->frozen = true;
+	return 0;
+}
+
+int dt_workload_freeze_wait(struct dt_workload *w, int timeout_ms)
+{
+	long deadline = now_us() + timeout_ms * 1000L;
+	int ret;
+
 	for (;;) {
 		ret = w->kind == DT_FREEZE_CGROUP ? cgroup_frozen(w->cgroup)
 						  : group_stopped(w->pgid);
@@ -289,6 +296,13 @@ int dt_workload_freeze(struct dt_workload *w, int timeout_ms)
 				    timeout_ms);
 		sleep_us(100);
 	}
+}
+
+int dt_workload_freeze(struct dt_workload *w, int timeout_ms)
+{
+	int ret = dt_workload_freeze_start(w);
+
+	return ret ? ret : dt_workload_freeze_wait(w, timeout_ms);
 }
 
 int dt_workload_thaw(struct dt_workload *w)

@@ -93,6 +93,7 @@ static void usage(FILE *f)
 "                    [--[no-]blackout-probe] [--control SOCKET [--pause-timeout S]]\n"
 "                    [--no-auto-converge] [--throttle-initial PCT]\n"
 "                    [--throttle-increment PCT] [--throttle-rounds N]\n"
+"                    [--throttle-with auto|module|cpu-max]\n"
 "    dt-migrate ctl SOCKET pause|step|resume|cancel|status [--json]\n"
 "    dt-migrate --help\n"
 "\n"
@@ -256,6 +257,13 @@ static void usage(FILE *f)
 "           (pagemap-scan, soft-dirty) the workload's cgroup gets cpu.max at\n"
 "           (100 - level) %% of this host's CPUs, and dt-migrate says so. The\n"
 "           throttle is lifted while paused, on abort and after activation.\n"
+"    --throttle-with auto|module|cpu-max\n"
+"           How auto-converge slows the workload: the module's write-fault\n"
+"           budget where the region has one, else cpu.max (auto, the\n"
+"           default); only the budget (module: where there is none,\n"
+"           dt-migrate says so and goes on unthrottled); or cpu.max even\n"
+"           where the budget exists (cpu-max: what make bench-migrate\n"
+"           compares the budget with).\n"
 "\n"
 "PAUSING (dt-migrate ctl)\n"
 "    dt-migrate ctl SOCKET pause stops sending at the next pause point and\n"
@@ -606,7 +614,10 @@ struct src {
 	bool no_settle;		/* --no-settle: src_settle() */
 	int thr_initial, thr_increment, thr_rounds;
 	int thr_level, thr_over;	/* % slowed; rounds dirtying over the link rate */
-	bool thr_cpu;			/* by cpu.max (no module THROTTLE) */
+	uint64_t thr_pps;		/* the module's budget at thr_level, 0 if none */
+	bool thr_cpu;			/* by cpu.max (no module THROTTLE, or asked) */
+	bool thr_module;		/* --throttle-with module: never cpu.max */
+	bool thr_cpu_asked;		/* --throttle-with cpu-max */
 	char thr_saved[64];		/* cpu.max before us */
 };
 
@@ -1621,6 +1632,8 @@ static int64_t src_throttle_set(struct src *s, int level)
 		if (ret != -ENOTTY && ret != -EINVAL)
 			return ret ? ret : (int64_t)budget;
 	}
+	if (s->thr_module)
+		return -EOPNOTSUPP;
 	s->thr_cpu = true;	/* no module, or one without THROTTLE */
 	if (!level)
 		return s->thr_saved[0] ? cpu_max(s, s->thr_saved, NULL, 0) : 0;
@@ -1668,7 +1681,9 @@ static void src_throttle_round(struct src *s, struct round *r)
 	if (ret < 0) {
 		fprintf(stderr, "dt-migrate: auto-converge: cannot throttle the workload: %s%s; "
 			"going on without\n", strerror((int)-ret), s->thr_cpu ?
-			" (cpu.max of its cgroup: is the cpu controller enabled?)" : "");
+			" (cpu.max of its cgroup: is the cpu controller enabled?)" :
+			s->thr_module ? " (--throttle-with module: no module write-fault budget "
+			"for this region)" : "");
 		s->no_throttle = true;
 		return;
 	}
@@ -1677,10 +1692,10 @@ static void src_throttle_round(struct src *s, struct round *r)
 		    r->dirty_rate, link / REC_BYTES, s->thr_cpu ? "cpu.max" : "write faults");
 	s->thr_level = level;
 	r->thr_level = level;
-	r->thr_pps = (uint64_t)ret;
-	say("  auto-converge: workload slowed %d %% (%s)", level, s->thr_cpu ?
-	    "cpu.max of its cgroup: no module write-fault budget here" :
-	    "the module's write-fault budget");
+	r->thr_pps = s->thr_pps = (uint64_t)ret;
+	say("  auto-converge: workload slowed %d %% (%s)", level, !s->thr_cpu ?
+	    "the module's write-fault budget" : s->thr_cpu_asked ? "cpu.max of its cgroup" :
+	    "cpu.max of its cgroup: no module write-fault budget here");
 }
 
 /*
@@ -1750,6 +1765,8 @@ static void src_precopy(struct src *s)
 		pred = src_predict_ms(s, &left, &data_ms);
 		s->predicted_ms = pred;
 		r->predicted = true;
+		r->thr_level = s->thr_level;	/* src_throttle_round() may change it */
+		r->thr_pps = s->thr_pps;
 		r->pred_ms = pred;
 		r->data_ms = data_ms;
 		src_round_line(r, left, pred);
@@ -1855,11 +1872,18 @@ static bool src_stop_and_copy(struct src *s)
 	int ret;
 
 	set_stage(ST_STOPCOPY);
-	/* Writers asleep for a throttle slot would hold up the freeze. */
-	src_throttle_off(s);
 	s->t_freeze = mono_ns();
 	s->tai_freeze = tai_ns();
-	ret = dt_workload_freeze(&s->wl, s->freeze_timeout_ms);
+	/*
+	 * Lift the throttle between the freeze request and the wait: a writer
+	 * asleep for a write-fault slot (killable, not freezable) or starved
+	 * by cpu.max would hold up the freeze, and lifted any earlier, a
+	 * workload behind its pace would catch up, dirtying pages, first.
+	 */
+	ret = dt_workload_freeze_start(&s->wl);
+	src_throttle_off(s);
+	if (!ret)
+		ret = dt_workload_freeze_wait(&s->wl, s->freeze_timeout_ms);
 	if (ret)
 		src_fail(s, ret, "freeze: %s", s->wl.why);
 	s->t_frozen = mono_ns();
@@ -2887,7 +2911,7 @@ enum {
 	OPT_PID, OPT_FREEZE, OPT_CGROUP, OPT_META, OPT_DOWNTIME, OPT_MAXR, OPT_TIMEOUT,
 	OPT_ONTO, OPT_COLD, OPT_KEEP, OPT_TRACKER, OPT_SENDER, OPT_IOTO, OPT_FRTO, OPT_JSON,
 	OPT_QUIET, OPT_PROBE, OPT_NOPROBE, OPT_CONTROL, OPT_PAUSETO, OPT_NOTHR, OPT_THRINIT,
-	OPT_THRINC, OPT_THRROUNDS, OPT_NOSETTLE,
+	OPT_THRINC, OPT_THRROUNDS, OPT_NOSETTLE, OPT_THRWITH,
 };
 
 static const struct option opts[] = {
@@ -2923,6 +2947,7 @@ static const struct option opts[] = {
 	{ "throttle-increment", required_argument, NULL, OPT_THRINC },
 	{ "throttle-rounds", required_argument, NULL, OPT_THRROUNDS },
 	{ "no-settle", no_argument, NULL, OPT_NOSETTLE },
+	{ "throttle-with", required_argument, NULL, OPT_THRWITH },
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 }
 };
@@ -2943,7 +2968,7 @@ static bool allowed(bool send, int opt)
 		OPT_TO, OPT_REGION, OPT_PID, OPT_FREEZE, OPT_CGROUP, OPT_META, OPT_DOWNTIME,
 		OPT_MAXR, OPT_ONTO, OPT_COLD, OPT_KEEP, OPT_TRACKER, OPT_SENDER, OPT_FRTO,
 		OPT_CONTROL, OPT_PAUSETO, OPT_NOTHR, OPT_THRINIT, OPT_THRINC, OPT_THRROUNDS,
-		OPT_NOSETTLE,
+		OPT_NOSETTLE, OPT_THRWITH,
 	};
 	const int *list = send ? recv_only : send_only;
 	size_t n = send ? sizeof(recv_only) / sizeof(int) : sizeof(send_only) / sizeof(int);
@@ -3134,6 +3159,15 @@ int main(int argc, char **argv)
 			break;
 		case OPT_NOTHR: s.no_throttle = true; break;
 		case OPT_NOSETTLE: s.no_settle = true; break;
+		case OPT_THRWITH:
+			if (!strcmp(optarg, "module"))
+				s.thr_module = true;
+			else if (!strcmp(optarg, "cpu-max"))
+				s.thr_cpu = s.thr_cpu_asked = true;
+			else if (strcmp(optarg, "auto"))
+				return bad("--throttle-with: want auto, module or cpu-max, not '%s'",
+					   optarg);
+			break;
 		case OPT_THRINIT:
 			if (parse_int("--throttle-initial", optarg, 1, &s.thr_initial) ||
 			    s.thr_initial > 99)
