@@ -13,7 +13,7 @@ pids=()
 trap 'for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done; rm -rf "$tmp"' EXIT
 . tests/host/tap.sh
 echo "TAP version 13"
-echo "1..28"
+echo "1..30"
 
 # ok DESC STATUS [LOG]: one TAP line; on failure LOG's tail as diagnostics
 ok() { tap_result "$@"; }
@@ -368,5 +368,19 @@ region xor "$tmp/M" "$q" 4000
 guest "$tmp/log" --resume --verify-only 3<"$tmp/M"
 expect "a byte in page $q, never written: nonzero page that should be zero, exit 1" 1 \
 	"FAILED: step [0-9]+: 1 problem: page $q: nonzero page that should be zero \(ledger 0\)\$" \
+	"$tmp/log"
+# --readers and --progress-out: the counters a benchmark samples.
+guest "$tmp/log" --memfd --size 1M --rate 1000 --duration 1 --readers 2 \
+	--progress-out "$tmp/progress"
+/usr/bin/python3 - "$tmp/progress" "$tmp/log" >>"$tmp/log" 2>&1 <<'PY'
+import re, struct, sys
+steps, reads = struct.unpack("<QQ", open(sys.argv[1], "rb").read(16))
+done = int(re.search(r"stopped at step (\d+)", open(sys.argv[2]).read()).group(1))
+print("# steps", steps, "reads", reads, "stopped at", done)
+sys.exit(not (0 < steps <= done and done - steps <= 1 and reads > 0))
+PY
+ok "--progress-out counts the pages written and those the --readers read" $? "$tmp/log"
+guest "$tmp/log" --resume --verify-only --readers 1 3<"$tmp/M"
+expect "--readers with --verify-only: usage error, exit 2" 2 "readers runs with the workload" \
 	"$tmp/log"
 [ $fail = 0 ]

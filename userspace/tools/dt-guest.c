@@ -39,8 +39,10 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <linux/userfaultfd.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -104,9 +106,19 @@ struct guest {
 	uint64_t size, wss, seed, step;
 	uint64_t rate, duration;
 	const char *status_file;
+	struct dtg_progress *progress;	/* --progress-out, else NULL */
 	int fd;
 	bool failed;		/* a SIGUSR1 check failed */
 	char buf[PS], old[PS];
+};
+
+/*
+ * --progress-out: what the workload got done, for a benchmark to sample
+ * while it runs (native byte order, the rest of the 4 KiB file zero).
+ */
+struct dtg_progress {
+	_Atomic uint64_t steps;	/* pages written (the writer's steps) */
+	_Atomic uint64_t reads;	/* pages read and checksummed by --readers */
 };
 
 /* One verification: pages checked and the first problems found. */
@@ -119,9 +131,9 @@ struct verdict {
 };
 
 static struct {
-	uint64_t size, wss, rate, seed, duration;
+	uint64_t size, wss, rate, seed, duration, readers;
 	bool memfd, resume, verify_only, uffd_wp;
-	const char *region_out, *status_file;
+	const char *region_out, *status_file, *progress_out;
 	const char *start_only;	/* a start-mode option given, for --resume */
 } opt = { .size = 256ULL << 20, .rate = 1000, .seed = 1 };
 
@@ -138,9 +150,9 @@ static void usage(FILE *f)
 "SYNOPSIS\n"
 "    dt-guest [--size BYTES] [--wss PAGES] [--rate PAGES/S] [--seed N]\n"
 "             [--duration SECONDS] [--memfd] [--uffd-wp] [--region-out FILE]\n"
-"             [--status-file FILE]\n"
+"             [--status-file FILE] [--readers N] [--progress-out FILE]\n"
 "    dt-guest --resume [--verify-only] [--rate PAGES/S] [--duration SECONDS]\n"
-"             [--uffd-wp] [--status-file FILE]\n"
+"             [--uffd-wp] [--status-file FILE] [--readers N] [--progress-out FILE]\n"
 "\n"
 "DESCRIPTION\n"
 "    Creates a dirtytrack region (or, with --memfd, a memfd), maps it shared\n"
@@ -206,6 +218,16 @@ static void usage(FILE *f)
 "    --status-file FILE    also write each verdict line, which includes the\n"
 "                          step count, to FILE (atomically, like\n"
 "                          --region-out)\n"
+"    --readers N           also run N threads that read data pages at\n"
+"                          random, as fast as they can, and checksum them\n"
+"                          (a read-mostly part of the workload: it slows\n"
+"                          down when the whole workload is slowed, not\n"
+"                          when only its writes are) (default 0)\n"
+"    --progress-out FILE   create FILE (4 KiB) and keep in it, mapped\n"
+"                          shared, two native-endian u64 counters: pages\n"
+"                          written (offset 0) and pages read by --readers\n"
+"                          (offset 8), updated as they go; sample it to\n"
+"                          see the work done over an interval\n"
 "    --resume              take the region from fd $DT_REGION_FD (default 3),\n"
 "                          verify it and continue its schedule; --size,\n"
 "                          --wss, --seed, --memfd and --region-out are then\n"
@@ -793,6 +815,47 @@ static int stop(const struct guest *g)
 	return g->failed ? EXIT_VERIFY : EXIT_OK;
 }
 
+/* --readers: read data pages at random and checksum them, until the end. */
+static void *reader(void *arg)
+{
+	const struct guest *g = arg;
+	uint64_t x = mix64((uint64_t)(uintptr_t)&x), n = 0;
+	uint32_t sink = 0;
+
+	for (;;) {
+		x += 0x9e3779b97f4a7c15ULL;
+		sink ^= page_crc(data_page(g, mix64(x) % g->wss));
+		if (++n % 16 == 0 && g->progress)
+			atomic_fetch_add_explicit(&g->progress->reads, 16, memory_order_relaxed);
+		/* The result must look used, or the reads could go. */
+		__asm__ __volatile__("" : : "r"(sink));
+	}
+	return NULL;
+}
+
+/* --progress-out and --readers, before the writing starts. */
+static void start_workers(struct guest *g)
+{
+	pthread_t t;
+	int fd, err;
+
+	if (opt.progress_out) {
+		fd = open(opt.progress_out, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (fd < 0 || ftruncate(fd, PS))
+			die(errno, "create --progress-out %s", opt.progress_out);
+		g->progress = mmap(NULL, PS, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		if (g->progress == MAP_FAILED)
+			die(errno, "map --progress-out %s", opt.progress_out);
+		close(fd);
+	}
+	for (uint64_t i = 0; i < opt.readers; i++) {
+		err = pthread_create(&t, NULL, reader, g);
+		if (err)
+			die(err, "start reader thread %llu", (unsigned long long)i);
+		pthread_detach(t);
+	}
+}
+
 /*
  * Write at g->rate pages/s until g->duration ends or a signal: batches of
  * 1 ms worth of pages, each due at an absolute time from the start, so the
@@ -804,12 +867,15 @@ static int run(struct guest *g)
 	uint64_t end = g->duration ? start + g->duration * NSEC : UINT64_MAX;
 	uint64_t batch = !g->rate ? 64 : g->rate < 1000 ? 1 : g->rate / 1000;
 
+	start_workers(g);
 	for (;;) {
 		for (uint64_t i = 0; i < batch; i++) {
 			if (boundary(g))
 				return stop(g);
 			write_step(g);
 		}
+		if (g->progress)
+			atomic_store_explicit(&g->progress->steps, g->step, memory_order_relaxed);
 		n += batch;
 		t = now_ns();
 		if (g->rate) {
@@ -1033,7 +1099,7 @@ static bool parse_num(const char *s, bool suffix, uint64_t max, uint64_t *out)
 
 enum {
 	O_SIZE = 256, O_WSS, O_RATE, O_SEED, O_DURATION, O_MEMFD, O_REGION_OUT,
-	O_STATUS_FILE, O_RESUME, O_VERIFY_ONLY, O_UFFD_WP,
+	O_STATUS_FILE, O_RESUME, O_VERIFY_ONLY, O_UFFD_WP, O_READERS, O_PROGRESS_OUT,
 };
 
 static const struct option long_opts[] = {
@@ -1048,6 +1114,8 @@ static const struct option long_opts[] = {
 	{ "resume", no_argument, NULL, O_RESUME },
 	{ "verify-only", no_argument, NULL, O_VERIFY_ONLY },
 	{ "uffd-wp", no_argument, NULL, O_UFFD_WP },
+	{ "readers", required_argument, NULL, O_READERS },
+	{ "progress-out", required_argument, NULL, O_PROGRESS_OUT },
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 }
 };
@@ -1085,6 +1153,11 @@ static bool set_opt(int o, const char *arg)
 	case O_UFFD_WP:
 		opt.uffd_wp = true;
 		return true;
+	case O_READERS:
+		return parse_num(arg, false, 64, &opt.readers);
+	case O_PROGRESS_OUT:
+		opt.progress_out = arg;
+		return *arg;
 	}
 	return false;
 }
@@ -1098,6 +1171,8 @@ static const char *const opt_want[] = {
 	[O_DURATION - O_SIZE] = "seconds, 0 to 1000000000",
 	[O_REGION_OUT - O_SIZE] = "a file name",
 	[O_STATUS_FILE - O_SIZE] = "a file name",
+	[O_READERS - O_SIZE] = "a number of threads, 0 to 64",
+	[O_PROGRESS_OUT - O_SIZE] = "a file name",
 };
 
 /* Parse argv into opt; 0, or EXIT_USAGE after saying why. */
@@ -1129,6 +1204,9 @@ static int parse_args(int argc, char **argv)
 		return usage_error("--verify-only needs --resume");
 	if (opt.verify_only && opt.uffd_wp)
 		return usage_error("--uffd-wp tracks writes: not with --verify-only");
+	if (opt.verify_only && (opt.readers || opt.progress_out))
+		return usage_error("--%s runs with the workload: not with --verify-only",
+				   opt.readers ? "readers" : "progress-out");
 	if (!opt.resume && opt.wss > max_wss(opt.size / PS))
 		return usage_error("--wss %llu does not fit in --size %llu: at most %llu data pages",
 				   (unsigned long long)opt.wss, (unsigned long long)opt.size,
