@@ -23,9 +23,18 @@ runs = [run("dirtytrack", "16M", 90, 70), run("dirtytrack", "16M", 110, 90),
         run("dirtytrack", "64M", 120, 90), run("soft-dirty", "64M", 300, None),
         run("pagemap-scan", "64M", 200, 190), run("pagemap-scan", "16M", 150, 140)]
 open(sys.argv[1], "w").write("".join(json.dumps(r) + "\n" for r in runs))
+# Throttle: the reader keeps 90 % and 100 % under the module (median 95 %:
+# cost 5 %), 40 % and 60 % under cpu.max (cost 50 %): 5 <= 25, met.
+def thr(w, reads, conv=True):
+    return dict(throttle_with=w, verified=True, converged=conv, total_ms=9000, rounds=9,
+                blackout_ms=40, max_level=60, base_writes_per_s=2000, base_reads_per_s=1000,
+                writes_per_s=1000, reads_per_s=reads, migration_s=9.0)
+t = [thr("module", 900), thr("module", 1000), thr("cpu-max", 400, False), thr("cpu-max", 600)]
+open(sys.argv[1].replace("migrate.jsonl", "throttle.jsonl"), "w").write(
+    "".join(json.dumps(r) + "\n" for r in t))
 PY
 echo "TAP version 13"
-echo "1..5"
+echo "1..7"
 /usr/bin/python3 scripts/bench-migrate-report.py "$tmp" > "$tmp/out.log" 2>&1
 tap_result "the report runs" $? "$tmp/out.log"
 grep -q '^| dirtytrack | 16M | 2 (2, 2) | 100.0 | 80.0 |' "$tmp/summary.md"
@@ -37,4 +46,9 @@ grep -q 'dirtytrack blackout 64M / 16M: 1.20x (target at most 1.5x: met)' "$tmp/
 tap_result "targets on dt-migrate's own blackout" $? "$tmp/summary.md"
 grep -q "dirtytrack eBPF blackout at 64M / best userspace tracker's: 0.47x (target at most 0.5x: met)" "$tmp/summary.md"
 tap_result "targets on the eBPF blackout" $? "$tmp/summary.md"
+grep -q '^| module | 2 (2, 2) | 9.0 | 9 | 60 | 40.0 | 1000 (50%) | 950 (95%) | 5% |' "$tmp/summary.md" &&
+	grep -q '^| cpu-max | 2 (2, 1) | 9.0 | 9 | 60 | 40.0 | 1000 (50%) | 500 (50%) | 50% |' "$tmp/summary.md"
+tap_result "throttle: medians of the workload's progress, and the reader's cost" $? "$tmp/summary.md"
+grep -q "reader's progress lost, module budget / cpu.max: 5% / 50% (target: at most half: met)" "$tmp/summary.md"
+tap_result "throttle: the target verdict" $? "$tmp/summary.md"
 [ $fail = 0 ]

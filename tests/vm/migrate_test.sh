@@ -299,7 +299,7 @@ check "usage: --help names every option and the exit statuses" \
 	'"$MIG" --help | grep -q "EXIT STATUS" && for o in listen to token-file exec wait receiver \
 	region pid freeze cgroup meta downtime-limit max-rounds timeout on-timeout cold keep-source \
 	tracker sender io-timeout freeze-timeout json quiet control pause-timeout no-auto-converge \
-	throttle-initial throttle-increment throttle-rounds no-settle; do "$MIG" --help | grep -q -- "--$o" || exit 1; done'
+	throttle-initial throttle-increment throttle-rounds no-settle throttle-with; do "$MIG" --help | grep -q -- "--$o" || exit 1; done'
 
 for f in "$work"/*.log; do echo "# ---- $(basename "$f")"; tail -n 5 "$f" | sed 's/^/# /'; done > "$work/all.txt"
 [ $status = 0 ] || cat "$work/all.txt"
