@@ -388,6 +388,30 @@ static void stats_now(struct fz *f)
 /* ---- pointers ---- */
 
 /*
+ * Four pages nothing is mapped at. An unmapped range is free for any later
+ * mmap (a thread's stack, a library's buffer): if anything was mapped there
+ * since, a pointer into it would be a good one, and the fuzz would expect
+ * EFAULT from a call that reads or writes real memory. So check before
+ * each use, and take a fresh hole when the old one is gone.
+ */
+static char *hole(struct fz *f)
+{
+	char *h;
+
+	for (int i = 0; i < 4; i++)
+		if (!msync(f->hole + i * PS, PS, MS_ASYNC) || errno != ENOMEM)
+			goto remap;
+	return f->hole;
+remap:
+	h = map_area(4, PROT_NONE);
+	if (!h || munmap(h, 4 * PS))
+		fail("no unmapped range for the fuzz's bad pointers");
+	else
+		f->hole = h;
+	return f->hole;
+}
+
+/*
  * A buffer pointer of kind k; *rd and *wr get how many bytes from it the
  * kernel can read and write (0 for bad pointers), capped at cap.
  */
@@ -413,7 +437,7 @@ static uint64_t gen_ptr_in(struct fz *f, char *good, enum ptr_kind k, uint64_t n
 	case P_NULL:
 		return 0;
 	case P_UNMAPPED:
-		return (uintptr_t)f->hole + below(4 * PS);
+		return (uintptr_t)hole(f) + below(4 * PS);
 	case P_NONE:
 		return (uintptr_t)f->none + 8 * below(PS / 2);
 	case P_RO:
@@ -548,7 +572,7 @@ static int issue(struct fz *f, struct call *c)
 		arg = NULL;
 		break;
 	case A_UNMAPPED:
-		arg = f->hole + 8 * below(PS / 8);
+		arg = hole(f) + 8 * below(PS / 8);
 		break;
 	default:
 		arg = (void *)(uintptr_t)(KADDR + 8 * below(512));
