@@ -407,6 +407,9 @@ struct dt_tx_ctx {
 	struct dt_tx_batch *b;
 	u64 budget, planned;	/* bytes: the call's budget, queued or batched */
 	unsigned long *bitmap;	/* SRC_BITMAP: the caller's bitmap */
+	unsigned long *sent;	/* SRC_HARVEST with @pages: what it harvested */
+	pgoff_t first;		/* @sent: the page of bit 0 */
+	pgoff_t sent_lo, sent_hi;	/* the bits set in @sent lie in [lo, hi) */
 	u64 list[DT_TX_RECS];	/* SRC_LIST: the entries from the cursor on */
 	u64 list_nr;		/* SRC_LIST: entries in the caller's list */
 };
@@ -422,11 +425,22 @@ static bool dt_tx_full(struct dt_tx_ctx *tx, unsigned int zap_pending, u64 unpla
 	return tx->budget && tx->planned + (unplanned + 1) * DT_PAGE_REC > tx->budget;
 }
 
+/* A harvested page, for the caller's bitmap (dt_tx_report_sent()). */
+static void dt_tx_sent(struct dt_tx_ctx *tx, pgoff_t bit)
+{
+	if (!tx->sent)
+		return;
+	__set_bit(bit, tx->sent);
+	tx->sent_lo = min(tx->sent_lo, bit);
+	tx->sent_hi = max(tx->sent_hi, bit + 1);
+}
+
 static void dt_tx_protected(struct dt_batch *zb, struct folio *folio)
 {
 	struct dt_tx_ctx *tx = zb->priv;
 
 	dt_tx_add_page(tx->b, folio);
+	dt_tx_sent(tx, folio->index - tx->first);
 }
 
 static bool dt_tx_walk_full(struct dt_walk *wk)
@@ -441,6 +455,7 @@ static void dt_tx_walk_hole(struct dt_walk *wk, pgoff_t idx)
 	struct dt_tx_ctx *tx = wk->priv;
 
 	dt_tx_add_zero(tx->b, idx);
+	dt_tx_sent(tx, idx - tx->first);
 }
 
 /* One page of a RANGE, BITMAP or LIST source: protect and attach, or zero. */
@@ -551,11 +566,24 @@ static int dt_stream_check(struct dt_region *r, struct dirtytrack_stream *s,
 		return -EINVAL;
 	if (s->next < s->first_page || s->next > s->first_page + s->npages)
 		return -EINVAL;
+	bytes = BITS_TO_LONGS(s->npages) * sizeof(long);
+	if (src == DIRTYTRACK_STREAM_SRC_HARVEST && (s->pages || s->pages_size)) {
+		if (!s->pages)
+			return -EINVAL;
+		if (s->pages_size < bytes)
+			return -ENOSPC;
+		/* Filled under r->lock, copied out with no lock held. */
+		tx->sent = kvzalloc(bytes, GFP_KERNEL_ACCOUNT);
+		if (!tx->sent)
+			return -ENOMEM;
+		tx->first = s->first_page;
+		tx->sent_lo = s->npages;
+		return 0;
+	}
 	if (src != DIRTYTRACK_STREAM_SRC_BITMAP)
 		return (s->pages || s->pages_size) ? -EINVAL : 0;
 	if (!s->pages)
 		return -EINVAL;
-	bytes = BITS_TO_LONGS(s->npages) * sizeof(long);
 	if (s->pages_size < bytes)
 		return -ENOSPC;
 	/* At most a bit per page of the region, which CREATE bounded. */
@@ -621,6 +649,39 @@ static long dt_tx_run(struct dt_tx_ctx *tx, struct socket *sock, struct dirtytra
 			return -EINTR;
 		cond_resched();
 	}
+}
+
+/*
+ * SRC_HARVEST with @pages: set the bits of what this call harvested in the
+ * caller's bitmap (or them in: the caller clears it). A page the caller
+ * cannot be told about must not be lost: every page the call harvested is
+ * then marked dirty again, for a later harvest, and the call fails with
+ * EFAULT. No lock is held: the bitmap may be anywhere, even in a region.
+ */
+static int dt_tx_report_sent(struct dt_tx_ctx *tx, const struct dirtytrack_stream *s)
+{
+	unsigned long buf[32], w, end, n, i, bit;
+	unsigned long __user *up;
+
+	if (!tx->sent || tx->sent_lo >= tx->sent_hi)
+		return 0;
+	end = BITS_TO_LONGS(tx->sent_hi);
+	for (w = BIT_WORD(tx->sent_lo); w < end; w += n) {
+		n = min_t(unsigned long, end - w, ARRAY_SIZE(buf));
+		up = (unsigned long __user *)u64_to_user_ptr(s->pages) + w;
+		if (copy_from_user(buf, up, n * sizeof(long)))
+			goto fault;
+		for (i = 0; i < n; i++)
+			buf[i] |= tx->sent[w + i];
+		if (copy_to_user(up, buf, n * sizeof(long)))
+			goto fault;
+	}
+	return 0;
+fault:
+	bit = tx->sent_lo;
+	for_each_set_bit_from(bit, tx->sent, tx->sent_hi)
+		dt_mark_dirty(tx->r, tx->first + bit);
+	return -EFAULT;
 }
 
 /* Was the stream on @sk cut inside a record by a file's close (dt_stream_file_closed())? */
@@ -701,12 +762,16 @@ out_report:
 		ret = 0;
 out_unlock:
 	mutex_unlock(&r->tx_lock);
+	err = dt_tx_report_sent(&tx, &s);
+	if (err && !ret)
+		ret = err;
 	if (copy_to_user(uarg, &s, sizeof(s)) && !ret)
 		ret = -EFAULT;
 out_sock:
 	sockfd_put(sock);
 out_free:
 	kvfree(tx.bitmap);
+	kvfree(tx.sent);
 	return ret;
 }
 

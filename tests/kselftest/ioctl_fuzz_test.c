@@ -1207,7 +1207,9 @@ static void fuzz_stream(struct fz *f)
 			s->npages = NP - s->first_page;
 		s->next = s->first_page + (chance(70) ? 0 : below(s->npages + 1));
 		s->pages = s->pages_size = 0;
-		if (src == DIRTYTRACK_STREAM_SRC_BITMAP) {
+		/* BITMAP's source; HARVEST's report of what it took, at times */
+		if (src == DIRTYTRACK_STREAM_SRC_BITMAP ||
+		    (src == DIRTYTRACK_STREAM_SRC_HARVEST && chance(40))) {
 			s->pages_size = bitmap_bytes(s->npages);
 			s->pages = gen_ptr(f, pk, s->pages_size, &rd, &wr);
 		}
@@ -1271,7 +1273,22 @@ static void fuzz_stream(struct fz *f)
 		if (!range_ok(s->first_page, s->npages) || s->next < s->first_page ||
 		    s->next > s->first_page + s->npages)
 			c.viol |= E(EINVAL);
-		if (src != DIRTYTRACK_STREAM_SRC_BITMAP) {
+		if (src == DIRTYTRACK_STREAM_SRC_HARVEST && (s->pages || s->pages_size)) {
+			/*
+			 * Written at the end, only the words of pages taken:
+			 * a bitmap not all writable may fail the call (EFAULT,
+			 * the pages dirty again), or not.
+			 */
+			if (!s->pages) {
+				c.viol |= E(EINVAL);
+			} else if (range_ok(s->first_page, s->npages)) {
+				need = bitmap_bytes(s->npages);
+				if (s->pages_size < need)
+					c.viol |= E(ENOSPC);
+				else if (!known || wr < need)
+					c.may |= E(EFAULT), bad_ptr = true;
+			}
+		} else if (src != DIRTYTRACK_STREAM_SRC_BITMAP) {
 			if (s->pages || s->pages_size)
 				c.viol |= E(EINVAL);
 		} else if (!s->pages) {
@@ -1315,8 +1332,12 @@ static void fuzz_stream(struct fz *f)
 	if (only_pending && c.viol && !(c.viol & ~deferred))
 		c.viol = 0;
 	judge(f, &c, ret);
-	/* What a harvesting source took is clean now (or dirty again if dropped). */
-	if (src == DIRTYTRACK_STREAM_SRC_HARVEST && f->tracking && !f->manual) {
+	/*
+	 * What a harvesting source took is clean now (or dirty again if
+	 * dropped); a report of it that failed leaves it dirty.
+	 */
+	if (src == DIRTYTRACK_STREAM_SRC_HARVEST && f->tracking && !f->manual &&
+	    !(ret == -EFAULT && s->pages)) {
 		end = c.have_out && o->next <= s->first_page + s->npages ? o->next
 								 : s->first_page + s->npages;
 		for (size_t i = 0; i < ARRAY_LEN(sentinels); i++)

@@ -263,6 +263,76 @@ static void scribble(char *map, unsigned int seed, int n)
 	}
 }
 
+/* One SRC_HARVEST round with @sent as its bitmap of what it harvested. */
+static int harvest_round(FIXTURE_DATA(xfer) *self, uint64_t round, uint64_t budget,
+			 uint64_t *sent, struct rx_job *rj, struct dirtytrack_stream *s)
+{
+	int ret;
+
+	*s = (struct dirtytrack_stream){
+		.sockfd = self->tx, .npages = NP, .round = round, .budget = budget,
+		.flags = DIRTYTRACK_STREAM_SRC_HARVEST | DIRTYTRACK_STREAM_END_ROUND,
+		.pages = (uintptr_t)sent, .pages_size = NP / 8,
+	};
+	rx_start(rj, self->dst, self->rx, DIRTYTRACK_RECV_ROUND);
+	do {
+		ret = dt_xioctl(self->src, DIRTYTRACK_IOC_STREAM, s);
+	} while (!ret && !s->done);
+	pthread_join(rj->th, NULL);
+	return ret;
+}
+
+/*
+ * SRC_HARVEST tells the caller what it harvested: exactly the pages written,
+ * or'ed into the caller's bitmap, whether one call or many (a budget) take
+ * the round; and a bitmap it cannot write leaves those pages dirty for the
+ * next harvest instead of losing them.
+ */
+TEST_F(xfer, harvest_reports_what_it_sent)
+{
+	static const int written[] = { 3, 7, 64, 100, 255 };
+	uint64_t sent[NP / 64], want[NP / 64] = { 0 }, *map, n;
+	struct dirtytrack_stream s;
+	struct rx_job rj;
+	void *gone;
+	int err;
+
+	memset(self->smap, 1, NP * PS);
+	ASSERT_EQ(0, dt_track_start(self->src, 0));
+	ASSERT_EQ(0, round_trip(self, DIRTYTRACK_STREAM_SRC_RANGE | DIRTYTRACK_STREAM_HEADER,
+				0, NULL, &rj));
+	for (uint64_t budget = 0, round = 1; round <= 2; round++, budget = 2 * (PS + 32)) {
+		memset(sent, 0, sizeof(sent));
+		memset(want, 0, sizeof(want));
+		sent[3] = want[3] = 1ULL << 8;		/* page 200: kept, not cleared */
+		for (size_t i = 0; i < ARRAY_SIZE(written); i++) {
+			self->smap[written[i] * PS] = (char)round;
+			want[written[i] / 64] |= 1ULL << (written[i] % 64);
+		}
+		ASSERT_EQ(0, harvest_round(self, round, budget, sent, &rj, &s));
+		ASSERT_EQ(0, rj.ret);
+		EXPECT_EQ(ARRAY_SIZE(written), rj.r.last_count);
+		for (int w = 0; w < NP / 64; w++) {
+			EXPECT_EQ(want[w], sent[w]) TH_LOG("round %llu budget %llu word %d",
+							   (unsigned long long)round,
+							   (unsigned long long)budget, w);
+		}
+		ASSERT_EQ(NP, first_diff(self));
+	}
+	/* An unwritable bitmap: EFAULT, and pages 5 and 6 are dirty again. */
+	gone = mmap(NULL, PS, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, gone);
+	self->smap[5 * PS] = 9;
+	self->smap[6 * PS] = 9;
+	EXPECT_EQ(-EFAULT, harvest_round(self, 3, 0, gone, &rj, &s));
+	map = dt_harvest_all(self->src, NP, &n, &err);
+	ASSERT_EQ(0, err);
+	EXPECT_EQ(2, n);
+	EXPECT_EQ(3ULL << 5, map[0]);
+	free(map);
+	munmap(gone, PS);
+}
+
 TEST_F(xfer, full_then_incremental_rounds)
 {
 	struct dirtytrack_stream s;
@@ -537,6 +607,11 @@ TEST_F(xfer, stream_bad_arguments)
 	s = S(.npages = NP, .flags = DIRTYTRACK_STREAM_SRC_RANGE, .pages = (uintptr_t)map);
 	EXPECT_EQ(-EINVAL, dt_xioctl(self->src, DIRTYTRACK_IOC_STREAM, &s));
 	s = S(.flags = DIRTYTRACK_STREAM_SRC_LIST, .pages = (uintptr_t)map, .pages_size = 12);
+	EXPECT_EQ(-EINVAL, dt_xioctl(self->src, DIRTYTRACK_IOC_STREAM, &s));
+	s = S(.npages = NP, .flags = DIRTYTRACK_STREAM_SRC_HARVEST, .pages = (uintptr_t)map,
+	      .pages_size = 8);				/* a sent bitmap too small */
+	EXPECT_EQ(-ENOSPC, dt_xioctl(self->src, DIRTYTRACK_IOC_STREAM, &s));
+	s = S(.npages = NP, .flags = DIRTYTRACK_STREAM_SRC_HARVEST, .pages_size = sizeof(map));
 	EXPECT_EQ(-EINVAL, dt_xioctl(self->src, DIRTYTRACK_IOC_STREAM, &s));
 	s = S(.npages = NP, .flags = DIRTYTRACK_STREAM_SRC_HARVEST);	/* not tracking */
 	EXPECT_EQ(-EINVAL, dt_xioctl(self->src, DIRTYTRACK_IOC_STREAM, &s));

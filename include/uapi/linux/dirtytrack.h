@@ -24,6 +24,7 @@
 #define DIRTYTRACK_FEAT_RW		(1ULL << 4)	/* read(2)/pwrite(2) on region fds */
 #define DIRTYTRACK_FEAT_STREAM		(1ULL << 5)	/* STREAM and RECEIVE, wire v1 */
 #define DIRTYTRACK_FEAT_THROTTLE	(1ULL << 6)	/* DIRTYTRACK_IOC_THROTTLE */
+#define DIRTYTRACK_FEAT_STREAM_SENT	(1ULL << 7)	/* STREAM SRC_HARVEST reports @pages */
 
 /**
  * struct dirtytrack_api - API handshake (DIRTYTRACK_IOC_API)
@@ -240,7 +241,11 @@ struct dirtytrack_wire_rec {
  * @first_page: in: first page of the range.
  * @npages: in: pages in the range.
  * @pages: in: SRC_BITMAP: user pointer to a bitmap over the range (harvest
- *	layout); SRC_LIST: user pointer to __u64 page indices; else 0.
+ *	layout); SRC_LIST: user pointer to __u64 page indices; SRC_HARVEST:
+ *	0, or a user pointer to a bitmap over the range in which the call sets
+ *	the bit of every page it harvests (DIRTYTRACK_FEAT_STREAM_SENT), so
+ *	the caller knows what to send again if the connection fails before
+ *	the peer has it all; else 0.
  * @pages_size: in: bytes at @pages (bitmap: 8 * DIV_ROUND_UP(npages, 64);
  *	list: a multiple of 8), else 0.
  * @budget: in: most bytes to queue in this call; 0 = no limit.
