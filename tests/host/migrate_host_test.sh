@@ -101,6 +101,70 @@ go = lambda i: d[i] >= 1 and d[i] <= 0.75 * (d[i - 1] if i > fit else float("inf
 sys.exit(not (len(r) - 1 > fit and all(go(i) for i in range(fit, len(r) - 1)) and not go(len(r) - 1)))
 EOF'
 	done
+	# Cuts (--reconnect-timeout): through tests/tools/cutproxy.py, which
+	# resets a connection once the source has sent it a given number of
+	# bytes. A clean run through it measures the streams; then cuts of the
+	# data connection at seeded random bytes (inside records, mostly) and
+	# of the control connection inside COMMIT_REQ (stop-and-copy: the
+	# workload is thawed and frozen again later) must each be survived,
+	# and a destination that cannot be reached again ends the migration
+	# at --reconnect-timeout with the workload running.
+	via() {	# NAME CUTS -- SEND ARGS: migrate through the proxy
+		local name=$1 cuts=$2 p q rp pp
+		shift 3
+		p=$(port) q=$(port)
+		"$M" receive --listen 127.0.0.1:$p --token-file "$w/token" --receiver user --wait \
+			--exec "$G" --resume --verify-only > "$w/dst.log" 2>&1 &
+		rp=$!
+		$PY "$top/tests/tools/cutproxy.py" $q 127.0.0.1:$p $cuts > "$w/proxy.log" 2>&1 &
+		pp=$!
+		for i in $(seq 50); do grep -q listening "$w/proxy.log" && break; sleep 0.1; done
+		"$M" send --to 127.0.0.1:$q --token-file "$w/token" --region "$(cat "$w/reg")" \
+			--freeze sigstop --io-timeout 5 --json "$w/src.json" "$@" > "$w/src.log" 2>&1
+		rs=$?
+		wait $rp
+		rr=$?
+		kill $pp 2>/dev/null
+		wait $pp 2>/dev/null
+	}
+	cut_ok() {	# NAME: survived, verified; what went again is what did not arrive
+		check "$1: both sides exit 0, dt-guest verified, one rejoin in the JSON" \
+			'[ $rs = 0 ] && [ $rr = 0 ] && grep -q "verify OK" "$w/dst.log" && grep -q "cut at" "$w/proxy.log" && [ "$(jq ".rejoins | length" "$w/src.json")" = 1 ]'
+		check "$1: sent again first: the cut round's pages less those that arrived" \
+			'jq -e ".rejoins[0] | .resent_first == (if .cut_round_pages > 0 then .cut_round_pages - .cut_records else 0 end)" "$w/src.json" > /dev/null'
+	}
+	seed=${DT_CUT_SEED:-$$}
+	echo "# cut offsets from seed $seed (DT_CUT_SEED)"
+	guest --uffd-wp --size 16M --rate 2000 && sleep 1 && via clean "" --
+	check "clean run through the proxy" '[ $rs = 0 ] && [ $rr = 0 ] && grep -q "verify OK" "$w/dst.log"'
+	ctl=$(sed -n "s/conn 0 closed after //p" "$w/proxy.log")
+	data=$(sed -n "s/conn 1 closed after //p" "$w/proxy.log")
+	echo "# control $ctl bytes, data $data bytes"
+	for off in $($PY -c "import random, sys; random.seed(int(sys.argv[1]))
+print(*sorted(random.randrange(1, int(sys.argv[2]) * 9 // 10) for _ in range(3)))" \
+			$seed ${data:-1000000}); do
+		guest --uffd-wp --size 16M --rate 2000 && sleep 1 && via "data cut at $off" "1:$off" --
+		cut_ok "data cut at byte $off"
+	done
+	# COMMIT_REQ (48 bytes) and COMMIT (16) end the control stream.
+	off=$(( ${ctl:-400} - 64 + 1 + seed % 47 ))
+	guest --uffd-wp --size 16M --rate 2000 && sleep 1 && via "ctl cut at $off" "0:$off" --
+	cut_ok "control cut at byte $off (inside COMMIT_REQ)"
+	check "control cut in stop-and-copy: the source went back to pre-copy" \
+		'[ "$(jq -r ".rejoins[0].stage" "$w/src.json")" = stop-and-copy ] || [ "$(jq -r ".rejoins[0].stage" "$w/src.json")" = commitment ]'
+	# CHALLENGE, WELCOME, 3 PONGs and RESERVED come first (264 bytes),
+	# then round 0's ROUND_ACK (48): the round arrived, its ack did not.
+	off=$(( 264 + 1 + seed % 47 ))
+	guest --uffd-wp --size 16M --rate 2000 && sleep 1 && via "ack cut" "0:dn:$off" --
+	cut_ok "control cut at byte $off to the source (inside round 0's ROUND_ACK)"
+	check "ack cut: the source counted round 0 as arrived" \
+		'[ "$(jq -r ".rejoins[0].rounds_whole" "$w/src.json")" = 1 ] && [ "$(jq -r ".rejoins[0].resent_first" "$w/src.json")" = 0 ]'
+	guest --uffd-wp --size 16M --rate 2000 && sleep 1 &&
+		via timeout "1:1000000 refuse" -- --reconnect-timeout 2
+	check "no reconnection within --reconnect-timeout: both sides exit 1, the guest runs" \
+		'[ $rs = 1 ] && [ $rr = 1 ] && grep -q "no reconnection within --reconnect-timeout 2 s" "$w/src.log" && kill -0 $gpid && [ "$(ps -o stat= -p $gpid | cut -c1)" != T ]'
+	kill $gpid 2>/dev/null
+	wait $gpid 2>/dev/null
 else
 	n=$((n + 1)); echo "ok $n - pagemap-scan # SKIP $(tail -n 1 "$w/guest.log")"
 fi

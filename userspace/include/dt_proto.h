@@ -47,6 +47,8 @@ enum dt_msg_type {
 	DT_MSG_PONG,		/* dst -> src */
 	DT_MSG_PAUSE,		/* src -> dst: sending stops, PINGs keep it alive */
 	DT_MSG_RESUME,		/* src -> dst: sending goes on */
+	DT_MSG_REJOIN,		/* src -> dst: after a cut, instead of HELLO */
+	DT_MSG_REJOINED,	/* dst -> src: what it holds */
 	DT_MSG_NTYPES,
 };
 
@@ -62,6 +64,7 @@ struct dt_msg_hdr {
 /* Feature bits of HELLO and WELCOME. */
 #define DT_PROTO_FEAT_KERNEL_RX	(1ull << 0)	/* the receiver applies in the kernel */
 #define DT_PROTO_FEAT_PAUSE	(1ull << 1)	/* the destination takes PAUSE and RESUME */
+#define DT_PROTO_FEAT_REJOIN	(1ull << 2)	/* it keeps its state for a REJOIN after a cut */
 
 struct dt_msg_challenge {
 	uint32_t version;	/* highest protocol version the destination speaks */
@@ -102,6 +105,25 @@ struct dt_msg_reserve {
 struct dt_msg_attach {
 	uint8_t session[DT_PROTO_SESSION];
 	uint8_t mac[DT_PROTO_MAC];
+};
+
+/*
+ * After a cut: the source proves the token over the new CHALLENGE's nonce
+ * and the session, and sends a nonce of its own for the reply.
+ */
+struct dt_msg_rejoin {
+	uint8_t session[DT_PROTO_SESSION];
+	uint8_t nonce[DT_PROTO_NONCE];
+	uint8_t mac[DT_PROTO_MAC];	/* "dt-migrate rejoin": challenge nonce, session */
+};
+
+/* What the destination holds: whole rounds, and records of the next one. */
+struct dt_msg_rejoined {
+	uint64_t rounds;	/* whole rounds (markers) arrived: 0 .. rounds - 1 */
+	uint64_t last_count;	/* the last whole round's record count */
+	uint64_t total_records;	/* records applied, whole rounds and the cut one */
+	uint64_t cut_records;	/* records applied of round @rounds, in stream order */
+	uint8_t mac[DT_PROTO_MAC];	/* "dt-migrate rejoined": REJOIN's nonce, challenge's */
 };
 
 struct dt_msg_round_ack {

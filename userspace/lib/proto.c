@@ -53,6 +53,8 @@ static const char *const msg_names[DT_MSG_NTYPES] = {
 	[DT_MSG_PONG] = "PONG",
 	[DT_MSG_PAUSE] = "PAUSE",
 	[DT_MSG_RESUME] = "RESUME",
+	[DT_MSG_REJOIN] = "REJOIN",
+	[DT_MSG_REJOINED] = "REJOINED",
 };
 
 const char *dt_stage_name(int stage)

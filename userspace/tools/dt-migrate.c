@@ -16,6 +16,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -81,7 +82,8 @@ static void usage(FILE *f)
 "\n"
 "SYNOPSIS\n"
 "    dt-migrate receive --listen ADDR:PORT [--token-file FILE] [--receiver auto|kernel|user]\n"
-"                       [--timeout S] [--io-timeout S] [--json FILE] [--wait]\n"
+"                       [--timeout S] [--io-timeout S] [--reconnect-timeout S]\n"
+"                       [--json FILE] [--wait]\n"
 "                       [--[no-]blackout-probe] [--exec CMD [ARGS...]]\n"
 "    dt-migrate send --to HOST:PORT --region /proc/PID/fd/N [--token-file FILE]\n"
 "                    [--pid PID] [--freeze cgroup|sigstop] [--cgroup PATH] [--meta FILE]\n"
@@ -89,7 +91,8 @@ static void usage(FILE *f)
 "                    [--on-timeout cancel|force] [--cold] [--keep-source]\n"
 "                    [--tracker auto|dirtytrack|pagemap-scan|soft-dirty]\n"
 "                    [--sender kernel|user]\n"
-"                    [--io-timeout S] [--freeze-timeout MS] [--json FILE] [--quiet]\n"
+"                    [--io-timeout S] [--reconnect-timeout S] [--freeze-timeout MS]\n"
+"                    [--json FILE] [--quiet]\n"
 "                    [--[no-]blackout-probe] [--control SOCKET [--pause-timeout S]]\n"
 "                    [--no-auto-converge] [--throttle-initial PCT]\n"
 "                    [--throttle-increment PCT] [--throttle-rounds N]\n"
@@ -142,6 +145,19 @@ static void usage(FILE *f)
 "           Give up on a peer that makes no progress for S seconds: no message\n"
 "           answered, no byte acknowledged (default 30). send also keeps\n"
 "           trying for S seconds to reach a destination not listening yet.\n"
+"    --reconnect-timeout S\n"
+"           A cut of either connection (a reset, a link down, a peer silent\n"
+"           for --io-timeout) after the reservation and before commitment\n"
+"           is survived for S seconds (default 60; 0: it aborts): both sides\n"
+"           keep their state, the workload runs on the source (a frozen one\n"
+"           is thawed and stop-and-copy starts over), and the source\n"
+"           reconnects, proving the session with the token. The destination\n"
+"           says how many rounds it holds whole and how many records of the\n"
+"           cut one; the source sends the rest of that round first in the\n"
+"           next, then what was written since. Past S seconds the migration\n"
+"           aborts as for any failure. A cold migration, or a paused one,\n"
+"           aborts on a cut; so does the module's sender where the module\n"
+"           cannot say what STREAM sent (DIRTYTRACK_FEAT_STREAM_SENT).\n"
 "    --timeout S\n"
 "           send: the whole pre-copy may take at most S seconds, then\n"
 "           --on-timeout applies (default 0: no limit). receive: wait at most S\n"
@@ -340,6 +356,7 @@ struct common {
 	size_t token_len;
 	int io_timeout;		/* s */
 	int timeout;		/* s */
+	int reconnect_timeout;	/* s: a cut is survived that long; 0: it aborts */
 	const char *json_path;
 	bool quiet;
 	bool tty;
@@ -619,6 +636,29 @@ struct src {
 	bool thr_module;		/* --throttle-with module: never cpu.max */
 	bool thr_cpu_asked;		/* --throttle-with cpu-max */
 	char thr_saved[64];		/* cpu.max before us */
+
+	/*
+	 * --reconnect-timeout: a cut of either connection before commitment
+	 * is survived (src_lost(), src_rejoin()). A round is sent as pages
+	 * left over from a cut round (@pre, first), then its own source
+	 * (@main_range: every page; else the harvest: @sent, or for the user
+	 * sender @bitmap), each in page order, a record per page: the first
+	 * K records the destination holds of a cut round name its pages.
+	 */
+	int reconnect_timeout;		/* s; 0: a cut aborts */
+	bool can_rejoin;		/* rejoin_jmp is armed */
+	sigjmp_buf rejoin_jmp;
+	pthread_t main_thread;
+	uint64_t t_lost;		/* when the cut was seen */
+	char lost_why[200];
+	bool in_round;			/* rounds[nrounds] is being sent */
+	bool main_range;		/* ... and its own source is every page */
+	uint64_t *pre, npre;		/* pages left from a cut round, and how many */
+	uint64_t cut_pages;		/* the cut round's pages (for the JSON) */
+	uint64_t *sent;			/* kernel sender: what the round's harvest took */
+	uint64_t round_base;		/* round number of this stream's first round */
+	bool new_stream;		/* the next send begins with the stream header */
+	json_object *rejoins;
 };
 
 /* Tell the peer why the migration ends (best effort). */
@@ -688,6 +728,60 @@ static void __attribute__((noreturn)) src_fail(struct src *s, int err, const cha
 	exit(EXIT_ABORTED);
 }
 
+/* Errors of the link (or of a peer gone), as opposed to what was said on it. */
+static bool link_errno(int err)
+{
+	switch (err < 0 ? -err : err) {
+	case ECONNRESET: case EPIPE: case ETIMEDOUT: case ENOTCONN: case ECONNABORTED:
+	case EHOSTUNREACH: case ENETUNREACH: case ENETDOWN: case EHOSTDOWN: case ECONNREFUSED:
+		return true;
+	}
+	return false;
+}
+
+/*
+ * A connection was cut before commitment: close both, let the workload run
+ * (a frozen one is thawed: stop-and-copy starts over), keep tracking, and
+ * go back to cmd_send() to reconnect (src_rejoin()).
+ */
+static void __attribute__((noreturn)) src_lost(struct src *s, const char *why)
+{
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+	s->can_rejoin = false;
+	s->t_lost = mono_ns();
+	snprintf(s->lost_why, sizeof(s->lost_why), "%s", why);
+	/* Reset, not close: a pending send lets go of its pages at once. */
+	setsockopt(s->data, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	close(s->data);
+	close(s->ctl);
+	s->data = s->ctl = -1;
+	src_throttle_off(s);
+	if (s->wl.frozen && dt_workload_thaw(&s->wl))
+		src_fail(s, EIO, "thawing the workload after a cut: %s", s->wl.why);
+	if (C.tty && !C.quiet)
+		fputs("\r\033[K", stdout);
+	say("  stage %d: connection lost (%s); reconnecting for up to %d s, the workload "
+	    "runs meanwhile", C.stage, why, s->reconnect_timeout);
+	siglongjmp(s->rejoin_jmp, 1);
+}
+
+/* A failure on a connection: survived by a rejoin where one is allowed. */
+static void __attribute__((noreturn, format(printf, 3, 4)))
+src_io_fail(struct src *s, int err, const char *fmt, ...)
+{
+	char why[200];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	if (s->can_rejoin && !s->committed && !s->cl.paused && link_errno(err) &&
+	    pthread_equal(pthread_self(), s->main_thread))
+		src_lost(s, why);
+	src_fail(s, err, "%s", why);
+}
+
 static void src_check_signal(struct src *s)
 {
 	if (stop_signal && !s->committed)
@@ -715,9 +809,9 @@ static void src_expect(struct src *s, int type, void *out, size_t len)
 
 	src_check_signal(s);
 	if (ret == -ECONNRESET)
-		src_fail(s, ret, "the destination closed the connection");
+		src_io_fail(s, ret, "the destination closed the connection");
 	if (ret)
-		src_fail(s, ret, "waiting for %s: %s", dt_msg_name(type), strerror(-ret));
+		src_io_fail(s, ret, "waiting for %s: %s", dt_msg_name(type), strerror(-ret));
 	if (s->msg.hdr.type == DT_MSG_REFUSE && type != DT_MSG_REFUSE)
 		src_peer_refused(s);
 	ret = dt_msg_expect(&s->msg, type, out, len);
@@ -731,7 +825,7 @@ static void src_send(struct src *s, int type, const void *p, uint32_t len)
 	int ret = dt_msg_send(s->ctl, type, p, len);
 
 	if (ret)
-		src_fail(s, ret, "sending %s: %s", dt_msg_name(type), strerror(-ret));
+		src_io_fail(s, ret, "sending %s: %s", dt_msg_name(type), strerror(-ret));
 }
 
 /* One connection attempt to every address of --to: fd, or -errno. */
@@ -1064,6 +1158,7 @@ static void src_handshake(struct src *s)
 		src_fail(s, EPROTONOSUPPORT, "the destination speaks protocol %u, not %u",
 			 ch.version, DT_PROTO_VERSION);
 	memcpy(s->nonce_d, ch.nonce, sizeof(ch.nonce));
+	h.features = s->reconnect_timeout ? DT_PROTO_FEAT_REJOIN : 0;
 	snprintf(h.tracker, sizeof(h.tracker), "%s", s->tracker);
 	snprintf(h.sender, sizeof(h.sender), "%s", s->user_sender ? "user" : "kernel");
 	memcpy(h.session, s->session, sizeof(h.session));
@@ -1098,8 +1193,234 @@ static void src_reserve(struct src *s)
 		     s->session, DT_PROTO_SESSION, a.mac);
 	if (dt_msg_send(s->data, DT_MSG_ATTACH, &a, sizeof(a)))
 		src_fail(s, errno, "attaching the data connection: %s", strerror(errno));
+	s->new_stream = true;
 	say("  region of %llu MiB reserved on the destination",
 	    (unsigned long long)(s->size >> 20));
+}
+
+/* ---- send: rejoining after a cut ------------------------------------ */
+
+/*
+ * Can this migration survive a cut? Not a cold one (nothing tracks the
+ * pages while it waits); with the module's sender only if STREAM reports
+ * what a harvest took (DIRTYTRACK_FEAT_STREAM_SENT).
+ */
+static void src_rejoin_setup(struct src *s)
+{
+	uint64_t have = 0;
+	int dev;
+
+	if (!s->reconnect_timeout)
+		return;
+	if (s->cold) {
+		s->reconnect_timeout = 0;
+		return;
+	}
+	if (s->user_sender)
+		return;
+	dev = dt_open();
+	if (dev >= 0) {
+		dt_api(dev, DIRTYTRACK_FEAT_STREAM_SENT, &have);
+		close(dev);
+	}
+	if (!(have & DIRTYTRACK_FEAT_STREAM_SENT)) {
+		fprintf(stderr, "dt-migrate: this module cannot say what STREAM sent "
+			"(no DIRTYTRACK_FEAT_STREAM_SENT): a cut of the connection will abort\n");
+		s->reconnect_timeout = 0;
+		return;
+	}
+	s->sent = calloc(1, dt_bitmap_bytes(s->npages));
+	if (!s->sent)
+		src_fail(s, ENOMEM, "out of memory");
+}
+
+/*
+ * One attempt: a control connection that proves the session (CHALLENGE,
+ * REJOIN, REJOINED), then the data connection. 0, or -errno to try again;
+ * a REFUSE (the destination gave up) aborts.
+ */
+static int src_rejoin_once(struct src *s, struct dt_msg_rejoined *rj)
+{
+	struct dt_msg_challenge ch;
+	struct dt_msg_rejoin j = { 0 };
+	struct dt_msg_attach a;
+	uint8_t mac[DT_PROTO_MAC];
+	int fd = connect_once(s), ret;
+
+	if (fd < 0)
+		return fd;
+	ret = dt_msg_recv(fd, &s->msg, C.io_timeout * 1000);
+	if (!ret)
+		ret = dt_msg_expect(&s->msg, DT_MSG_CHALLENGE, &ch, sizeof(ch));
+	if (!ret) {
+		memcpy(s->nonce_d, ch.nonce, sizeof(ch.nonce));
+		memcpy(j.session, s->session, sizeof(j.session));
+		if (getrandom(s->nonce_s, sizeof(s->nonce_s), 0) != sizeof(s->nonce_s))
+			src_fail(s, errno, "getrandom: %s", strerror(errno));
+		memcpy(j.nonce, s->nonce_s, sizeof(j.nonce));
+		dt_proto_mac(C.token, C.token_len, "dt-migrate rejoin", s->nonce_d,
+			     DT_PROTO_NONCE, s->session, DT_PROTO_SESSION, j.mac);
+		ret = dt_msg_send(fd, DT_MSG_REJOIN, &j, sizeof(j));
+	}
+	if (!ret)
+		ret = dt_msg_recv(fd, &s->msg, C.io_timeout * 1000);
+	if (!ret && s->msg.hdr.type == DT_MSG_REFUSE) {
+		s->ctl = fd;
+		src_peer_refused(s);
+	}
+	if (!ret)
+		ret = dt_msg_expect(&s->msg, DT_MSG_REJOINED, rj, sizeof(*rj));
+	if (ret) {
+		close(fd);
+		if (!link_errno(ret))
+			src_fail(s, ret, "rejoining: %s", strerror(-ret));
+		return ret;
+	}
+	dt_proto_mac(C.token, C.token_len, "dt-migrate rejoined", s->nonce_s, DT_PROTO_NONCE,
+		     s->nonce_d, DT_PROTO_NONCE, mac);
+	if (dt_proto_mac_cmp(mac, rj->mac)) {
+		close(fd);
+		src_fail(s, EACCES, "rejoining: the destination does not hold the token");
+	}
+	s->ctl = fd;
+	s->data = connect_once(s);
+	if (s->data < 0) {
+		ret = s->data;
+		close(s->ctl);
+		s->ctl = s->data = -1;
+		return ret;
+	}
+	memcpy(a.session, s->session, sizeof(a.session));
+	dt_proto_mac(C.token, C.token_len, "dt-migrate attach", s->nonce_d, DT_PROTO_NONCE,
+		     s->session, DT_PROTO_SESSION, a.mac);
+	ret = dt_msg_send(s->data, DT_MSG_ATTACH, &a, sizeof(a));
+	if (ret) {
+		close(s->ctl);
+		close(s->data);
+		s->ctl = s->data = -1;
+	}
+	return ret;
+}
+
+static uint64_t bitmap_count(const uint64_t *map, uint64_t npages)
+{
+	uint64_t n = 0;
+
+	for (uint64_t w = 0; w < (npages + 63) / 64; w++)
+		n += (uint64_t)__builtin_popcountll(map[w]);
+	return n;
+}
+
+/* Keep the bits of map past its first *skip set ones (counting them off). */
+static void keep_after(uint64_t *out, const uint64_t *map, uint64_t npages, uint64_t *skip)
+{
+	for (uint64_t p = 0; (p = dt_bitmap_next(map, npages, p)) < npages; p++) {
+		if (*skip)
+			(*skip)--;
+		else
+			out[p / 64] |= 1ULL << (p % 64);
+	}
+}
+
+/*
+ * The cut round: its marker arrived (only the ack was lost), or the
+ * destination holds its first cut_records records; the pages after those
+ * go first in the next round (s->pre), the same round number again.
+ */
+static void src_rejoin_round(struct src *s, const struct dt_msg_rejoined *rj)
+{
+	struct round *r = &s->rounds[s->nrounds % MAX_ROUNDS_KEPT];
+	uint64_t skip = rj->cut_records, *left;
+
+	s->cut_pages = 0;
+	if (s->in_round && rj->rounds == s->nrounds + 1 && !rj->cut_records) {
+		/* Whole: as if acknowledged, with the destination's count. */
+		r->records = rj->last_count;
+		r->acked_ns = mono_ns();
+		s->in_round = false;
+		free(s->pre);
+		s->pre = NULL;
+		s->npre = 0;
+		s->nrounds++;
+		s->total_records += r->records;
+		s->total_bytes += r->bytes;
+	} else if (rj->rounds != s->nrounds || (!s->in_round && rj->cut_records)) {
+		src_fail(s, EILSEQ, "rejoining: the destination holds %llu rounds and %llu "
+			 "records of the next; %llu rounds were sent",
+			 (unsigned long long)rj->rounds, (unsigned long long)rj->cut_records,
+			 (unsigned long long)s->nrounds);
+	} else if (s->in_round) {
+		left = calloc(1, dt_bitmap_bytes(s->npages));
+		if (!left)
+			src_fail(s, ENOMEM, "out of memory");
+		if (s->pre)
+			keep_after(left, s->pre, s->npages, &skip);
+		s->cut_pages = s->npre + (s->main_range ? s->npages :
+					  bitmap_count(s->user_sender ? s->bitmap : s->sent,
+						       s->npages));
+		if (s->main_range) {
+			for (uint64_t p = skip; p < s->npages; p++)
+				left[p / 64] |= 1ULL << (p % 64);
+			skip = skip > s->npages ? skip - s->npages : 0;
+		} else {
+			keep_after(left, s->user_sender ? s->bitmap : s->sent, s->npages, &skip);
+		}
+		if (skip)
+			src_fail(s, EILSEQ, "rejoining: the destination holds %llu records more "
+				 "of round %llu than were sent", (unsigned long long)skip,
+				 (unsigned long long)r->round);
+		free(s->pre);
+		s->pre = left;
+		s->npre = bitmap_count(left, s->npages);
+		s->total_records += rj->cut_records;
+		s->in_round = false;
+	}
+	if (rj->total_records != s->total_records)
+		src_fail(s, EILSEQ, "rejoining: the destination applied %llu records, %llu were "
+			 "sent in whole rounds and the cut one",
+			 (unsigned long long)rj->total_records,
+			 (unsigned long long)s->total_records);
+}
+
+/*
+ * After src_lost(): reconnect until --reconnect-timeout (a refusal, or a
+ * destination that proves no token, aborts), learn what the destination
+ * holds, and go on from there on a new stream.
+ */
+static void src_rejoin(struct src *s)
+{
+	uint64_t end = s->t_lost + (uint64_t)s->reconnect_timeout * 1000000000ULL;
+	struct dt_msg_rejoined rj;
+	json_object *o;
+	int ret;
+
+	for (;;) {
+		src_check_signal(s);
+		ret = src_rejoin_once(s, &rj);
+		if (!ret)
+			break;
+		if (mono_ns() >= end)
+			src_fail(s, ETIMEDOUT, "%s; no reconnection within --reconnect-timeout "
+				 "%d s (last try: %s)", s->lost_why, s->reconnect_timeout,
+				 strerror(-ret));
+		usleep(500000);
+	}
+	src_rejoin_round(s, &rj);
+	s->round_base = s->nrounds;
+	s->new_stream = true;
+	o = json_object_new_object();
+	json_object_object_add(o, "stage", json_object_new_string(dt_stage_name(C.stage)));
+	json_object_object_add(o, "why", json_object_new_string(s->lost_why));
+	json_object_object_add(o, "rounds_whole", json_object_new_uint64(rj.rounds));
+	json_object_object_add(o, "cut_records", json_object_new_uint64(rj.cut_records));
+	json_object_object_add(o, "cut_round_pages", json_object_new_uint64(s->cut_pages));
+	json_object_object_add(o, "resent_first", json_object_new_uint64(s->npre));
+	json_object_object_add(o, "lost_ms", json_object_new_double(ms(mono_ns() - s->t_lost)));
+	json_object_array_add(s->rejoins, o);
+	say("  reconnected after %.1f ms: the destination holds %llu rounds and %llu "
+	    "records of round %llu; %llu pages go again first", ms(mono_ns() - s->t_lost),
+	    (unsigned long long)rj.rounds, (unsigned long long)rj.cut_records,
+	    (unsigned long long)s->nrounds, (unsigned long long)s->npre);
 }
 
 /* ---- send: the control socket (--control) and pausing ------------ */
@@ -1363,26 +1684,18 @@ static bool all_zero(const char *p)
  * out with pread(2) (a consistent copy: a write after the harvest is
  * caught by the next one) and sent with its CRC over the copy.
  */
-static int user_round(struct src *s, struct round *r, bool header)
+/* Send a record for each page set in map, in page order (user sender). */
+static int user_send_map(struct src *s, struct round *r, const uint64_t *map)
 {
-	struct dirtytrack_wire_rec recs[64], end;
-	struct dirtytrack_wire_hdr h;
+	struct dirtytrack_wire_rec recs[64];
 	struct iovec iov[129];
 	uint64_t p = 0;
 	int ret;
 
-	if (header) {
-		dt_wire_hdr_init(&h, s->size);
-		iov[0] = (struct iovec){ &h, sizeof(h) };
-		ret = dt_proto_sendv(s->data, iov, 1);
-		if (ret)
-			return ret;
-		r->bytes += sizeof(h);
-	}
 	for (;;) {
 		int n = 0, v = 0;
 
-		for (; n < 64 && (p = dt_bitmap_next(s->bitmap, s->npages, p)) < s->npages; p++) {
+		for (; n < 64 && (p = dt_bitmap_next(map, s->npages, p)) < s->npages; p++) {
 			char *buf = s->pagebuf + (size_t)n * PS;
 
 			if (pread(s->rfd, buf, PS, (off_t)(p * PS)) != (ssize_t)PS)
@@ -1399,7 +1712,7 @@ static int user_round(struct src *s, struct round *r, bool header)
 			n++;
 		}
 		if (!n)
-			break;
+			return 0;
 		ret = dt_proto_sendv(s->data, iov, v);
 		if (ret)
 			return ret;
@@ -1411,23 +1724,50 @@ static int user_round(struct src *s, struct round *r, bool header)
 		if (C.stage == ST_PRECOPY)
 			src_pause_point(s, r);
 	}
-	dt_wire_rec_round(&end, r->round, r->records);
+}
+
+/* One round by the user sender: what a cut left, then s->bitmap. */
+static int user_round(struct src *s, struct round *r, bool header)
+{
+	struct dirtytrack_wire_rec end;
+	struct dirtytrack_wire_hdr h;
+	struct iovec iov[1];
+	int ret;
+
+	if (header) {
+		dt_wire_hdr_init(&h, s->size);
+		iov[0] = (struct iovec){ &h, sizeof(h) };
+		ret = dt_proto_sendv(s->data, iov, 1);
+		if (ret)
+			return ret;
+		r->bytes += sizeof(h);
+	}
+	ret = s->pre ? user_send_map(s, r, s->pre) : 0;
+	if (!ret)
+		ret = user_send_map(s, r, s->bitmap);
+	if (ret)
+		return ret;
+	dt_wire_rec_round(&end, r->round - s->round_base, r->records);
 	iov[0] = (struct iovec){ &end, sizeof(end) };
 	ret = dt_proto_sendv(s->data, iov, 1);
 	r->bytes += sizeof(end);
 	return ret;
 }
 
-/* One round by the module's STREAM: range (round 0, cold) or harvest. */
-static int kernel_round(struct src *s, struct round *r, bool range, bool header)
+/*
+ * STREAM from one source until it is done: SRC_BITMAP (map), or range or
+ * harvest (map: what it took, or NULL), with the round's marker if asked.
+ */
+static int kernel_stream(struct src *s, struct round *r, uint32_t flags, uint64_t *map)
 {
 	struct dirtytrack_stream st = {
 		.sockfd = s->data,
-		.flags = (range ? DIRTYTRACK_STREAM_SRC_RANGE : DIRTYTRACK_STREAM_SRC_HARVEST) |
-			 DIRTYTRACK_STREAM_END_ROUND | (header ? DIRTYTRACK_STREAM_HEADER : 0),
+		.flags = flags,
 		.npages = s->npages,
+		.pages = (uintptr_t)map,
+		.pages_size = map ? dt_bitmap_bytes(s->npages) : 0,
 		.budget = CHUNK_BYTES(s->size),
-		.round = r->round,
+		.round = r->round - s->round_base,
 	};
 	int ret;
 
@@ -1448,9 +1788,30 @@ static int kernel_round(struct src *s, struct round *r, bool range, bool header)
 			 (unsigned long long)s->npages, (unsigned long long)r->records);
 		src_check_signal(s);
 		/* Not after the marker: its ROUND_ACK must find us waiting. */
-		if (C.stage == ST_PRECOPY && !st.done)
+		if (C.stage == ST_PRECOPY && (!st.done || !(flags & DIRTYTRACK_STREAM_END_ROUND)))
 			src_pause_point(s, r);
 	} while (!st.done);
+	return 0;
+}
+
+/* One round by the module's STREAM: what a cut left, then range or harvest. */
+static int kernel_round(struct src *s, struct round *r, bool range, bool header)
+{
+	uint32_t hdr = header ? DIRTYTRACK_STREAM_HEADER : 0;
+	int ret = 0;
+
+	if (s->pre) {
+		ret = kernel_stream(s, r, DIRTYTRACK_STREAM_SRC_BITMAP | hdr, s->pre);
+		hdr = 0;
+	}
+	if (!ret && s->sent && !range)
+		memset(s->sent, 0, dt_bitmap_bytes(s->npages));
+	if (!ret)
+		ret = kernel_stream(s, r, (range ? DIRTYTRACK_STREAM_SRC_RANGE :
+					   DIRTYTRACK_STREAM_SRC_HARVEST) |
+				    DIRTYTRACK_STREAM_END_ROUND | hdr, range ? NULL : s->sent);
+	if (ret)
+		return ret;
 	/* bytes = header + records * 32 + data pages * 4096 + marker */
 	r->pages = (r->bytes - (header ? DT_WIRE_HDR_SIZE : 0) - DT_WIRE_REC_SIZE -
 		    r->records * DT_WIRE_REC_SIZE) / PS;
@@ -1482,7 +1843,7 @@ static void src_wait_ack(struct src *s, struct round *r)
 			socklen_t len = sizeof(err);
 
 			getsockopt(s->data, SOL_SOCKET, SO_ERROR, &err, &len);
-			src_fail(s, err ? err : ECONNRESET, "data connection: %s",
+			src_io_fail(s, err ? err : ECONNRESET, "data connection: %s",
 				 strerror(err ? err : ECONNRESET));
 		}
 		if (p[0].revents) {
@@ -1502,7 +1863,7 @@ static void src_wait_ack(struct src *s, struct round *r)
 			last_q = q;
 			last_change = mono_ns();
 		} else if (mono_ns() - last_change > (uint64_t)C.io_timeout * 1000000000ULL) {
-			src_fail(s, ETIMEDOUT, "no progress for %d s waiting for round %llu's "
+			src_io_fail(s, ETIMEDOUT, "no progress for %d s waiting for round %llu's "
 				 "acknowledgement", C.io_timeout, (unsigned long long)r->round);
 		}
 	}
@@ -1531,6 +1892,8 @@ static struct round *src_round_queue(struct src *s, bool range)
 	r->round = s->nrounds;
 	r->faults0 = s->tracking && !s->ptes ? src_faults(s) : 0;
 	r->start_ns = mono_ns();
+	s->in_round = true;
+	s->main_range = range;
 	if (s->user_sender) {
 		if (range)
 			memset(s->bitmap, 0xff, dt_bitmap_bytes(s->npages));
@@ -1540,14 +1903,17 @@ static struct round *src_round_queue(struct src *s, bool range)
 				 ret == -EAGAIN ? s->wl.why : strerror(-ret));
 		if (range && s->npages % 64)
 			s->bitmap[s->npages / 64] &= (1ULL << (s->npages % 64)) - 1;
-		ret = user_round(s, r, r->round == 0);
+		ret = user_round(s, r, s->new_stream);
 	} else {
-		ret = kernel_round(s, r, range, r->round == 0);
+		ret = kernel_round(s, r, range, s->new_stream);
 	}
+	if (!ret)
+		s->new_stream = false;
 	if (ret == -EPIPE || ret == -ECONNRESET)
-		src_fail(s, ret, "the destination closed the data connection");
+		src_io_fail(s, ret, "the destination closed the data connection");
 	if (ret)
-		src_fail(s, ret, "round %llu: %s", (unsigned long long)r->round, strerror(-ret));
+		src_io_fail(s, ret, "round %llu: %s", (unsigned long long)r->round,
+			    strerror(-ret));
 	r->queued_ns = mono_ns();
 	r->queued_tai = tai_ns();
 	return r;
@@ -1557,6 +1923,10 @@ static struct round *src_round_queue(struct src *s, bool range)
 static void src_round_acked(struct src *s, struct round *r)
 {
 	src_wait_ack(s, r);
+	s->in_round = false;
+	free(s->pre);		/* what a cut left has arrived */
+	s->pre = NULL;
+	s->npre = 0;
 	if (r->round > 0) {
 		const struct round *prev = &s->rounds[(r->round - 1) % MAX_ROUNDS_KEPT];
 		uint64_t span = r->start_ns - prev->start_ns;
@@ -1760,7 +2130,8 @@ static void src_precopy(struct src *s)
 		s->tracking = true;
 	}
 	for (;;) {
-		struct round *r = src_round(s, s->nrounds == 0);
+		/* Round 0 sends every page; replayed after a cut, what was left. */
+		struct round *r = src_round(s, s->nrounds == 0 && !s->pre);
 
 		pred = src_predict_ms(s, &left, &data_ms);
 		s->predicted_ms = pred;
@@ -2099,6 +2470,8 @@ static int cmd_send(struct src *s)
 	if (!s->pid)
 		src_fail(s, EINVAL, "--region %s is not /proc/PID/fd/N: give --pid", s->region);
 	src_open_region(s);
+	s->reconnect_timeout = C.reconnect_timeout;
+	src_rejoin_setup(s);
 	ret = dt_workload_init(&s->wl, s->freeze, s->pid, s->cgroup);
 	if (ret)
 		src_fail(s, ret, "workload: %s", s->wl.why);
@@ -2135,10 +2508,17 @@ static int cmd_send(struct src *s)
 	src_pause_point(s, NULL);
 	src_reserve(s);
 	src_pause_point(s, NULL);
+	s->main_thread = pthread_self();
+	s->rejoins = json_object_new_array();
+	json_set("rejoins", s->rejoins);
+	if (sigsetjmp(s->rejoin_jmp, 1))
+		src_rejoin(s);
+	s->can_rejoin = s->reconnect_timeout > 0 && (s->peer_features & DT_PROTO_FEAT_REJOIN);
 	do {
 		if (!s->cold)
 			src_precopy(s);
 	} while (!src_stop_and_copy(s));
+	s->can_rejoin = false;
 	src_activate(s);
 	src_ctl_close(s);
 	src_report(s);
@@ -2180,6 +2560,22 @@ struct dst {
 	uint64_t bo_rx_round, bo_exec;	/* the probe's: last marker, the exec */
 	bool paused;			/* by the source (PAUSE) */
 	uint64_t npauses;
+
+	/*
+	 * A cut during the transfer (dst_lost(), dst_rejoin()): rounds are
+	 * numbered from 0 on each stream, from round_base in the protocol.
+	 */
+	bool can_rejoin;		/* rejoin_jmp is armed */
+	sigjmp_buf rejoin_jmp;
+	uint64_t t_lost;
+	char lost_why[200];
+	uint64_t round_base;		/* rounds whole when this stream began */
+	uint64_t cut_records;		/* records applied since the last marker */
+	uint64_t stream_records;	/* total_records when this stream began (user) */
+	uint64_t last_count;		/* the last whole round's count */
+	bool new_stream;		/* the next RECEIVE starts a stream (RESET) */
+	bool peer_rejoins;		/* the source will reconnect (its HELLO) */
+	uint64_t nrejoins;
 };
 
 static void __attribute__((noreturn)) dst_fail(struct dst *d, int err, const char *fmt, ...)
@@ -2221,6 +2617,47 @@ static void dst_check_signal(struct dst *d)
 {
 	if (stop_signal)
 		dst_fail(d, EINTR, "interrupted by %s", strsignal(stop_signal));
+}
+
+/*
+ * A connection was cut during the transfer: close both, keep the region
+ * and what arrived, and go back to cmd_receive() to wait for the source
+ * (dst_rejoin()). A verification or META from before the cut no longer
+ * counts: the source starts stop-and-copy over.
+ */
+static void __attribute__((noreturn)) dst_lost(struct dst *d, const char *why)
+{
+	d->can_rejoin = false;
+	d->t_lost = mono_ns();
+	snprintf(d->lost_why, sizeof(d->lost_why), "%s", why);
+	close(d->ctl);
+	close(d->data);
+	d->ctl = d->data = -1;
+	d->eof = false;
+	d->have_req = d->verified = d->paused = false;
+	free(d->meta);
+	d->meta = NULL;
+	d->meta_len = 0;
+	if (C.tty && !C.quiet)
+		fputs("\r\033[K", stdout);
+	say("  stage %d: connection lost (%s); waiting up to %d s for the source to "
+	    "reconnect", C.stage, why, C.reconnect_timeout);
+	siglongjmp(d->rejoin_jmp, 1);
+}
+
+/* A failure on a connection: survived by a rejoin where one is allowed. */
+static void __attribute__((noreturn, format(printf, 3, 4)))
+dst_io_fail(struct dst *d, int err, const char *fmt, ...)
+{
+	char why[200];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	if (d->can_rejoin && link_errno(err))
+		dst_lost(d, why);
+	dst_fail(d, err, "%s", why);
 }
 
 static void dst_listen(struct dst *d)
@@ -2321,7 +2758,9 @@ static int dst_handshake(struct dst *d, int fd)
 	memcpy(d->session, h.session, sizeof(d->session));
 	dt_proto_mac(C.token, C.token_len, "dt-migrate welcome", h.nonce, DT_PROTO_NONCE,
 		     d->nonce_d, DT_PROTO_NONCE, w.mac);
-	w.features = (d->user ? 0 : DT_PROTO_FEAT_KERNEL_RX) | DT_PROTO_FEAT_PAUSE;
+	w.features = (d->user ? 0 : DT_PROTO_FEAT_KERNEL_RX) | DT_PROTO_FEAT_PAUSE |
+		     (C.reconnect_timeout ? DT_PROTO_FEAT_REJOIN : 0);
+	d->peer_rejoins = h.features & DT_PROTO_FEAT_REJOIN;
 	snprintf(w.receiver, sizeof(w.receiver), "%s", d->user ? "user" : "kernel");
 	ret = dt_msg_send(fd, DT_MSG_WELCOME, &w, sizeof(w));
 	if (ret)
@@ -2346,7 +2785,7 @@ static bool dst_common_msg(struct dst *d)
 		p.t2 = tai_ns();
 		p.t3 = tai_ns();
 		if (dt_msg_send(d->ctl, DT_MSG_PONG, &p, sizeof(p)))
-			dst_fail(d, errno, "sending PONG: %s", strerror(errno));
+			dst_io_fail(d, errno, "sending PONG: %s", strerror(errno));
 		return true;
 	}
 	if ((d->msg.hdr.type == DT_MSG_PAUSE || d->msg.hdr.type == DT_MSG_RESUME) &&
@@ -2373,9 +2812,9 @@ static bool dst_recv_one(struct dst *d, int timeout_ms)
 
 	dst_check_signal(d);
 	if (ret == -ECONNRESET)
-		dst_fail(d, ret, "the source closed the connection");
+		dst_io_fail(d, ret, "the source closed the connection");
 	if (ret)
-		dst_fail(d, ret, "control connection: %s", strerror(-ret));
+		dst_io_fail(d, ret, "control connection: %s", strerror(-ret));
 	return !dst_common_msg(d);
 }
 
@@ -2505,7 +2944,7 @@ static void dst_reserve(struct dst *d)
 }
 
 /* The data connection: the same source, proving the same session. */
-static void dst_attach(struct dst *d)
+static int dst_attach(struct dst *d, bool rejoin)
 {
 	struct dt_msg_attach a;
 	uint8_t mac[DT_PROTO_MAC];
@@ -2513,6 +2952,8 @@ static void dst_attach(struct dst *d)
 
 	for (;;) {
 		fd = dst_accept(d, C.io_timeout * 1000);
+		if (fd < 0 && rejoin)
+			return fd;
 		if (fd < 0)
 			dst_fail(d, fd, "waiting for the data connection: %s", strerror(-fd));
 		ret = dt_msg_recv(fd, &d->msg, C.io_timeout * 1000);
@@ -2526,7 +2967,102 @@ static void dst_attach(struct dst *d)
 		dst_reject(d, fd, EACCES, "not this migration's data connection");
 	}
 	d->data = fd;
+	d->new_stream = true;
 	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	return 0;
+}
+
+/* The source of this migration back after a cut, on fd: 0 once it proved it. */
+static int dst_rejoin_handshake(struct dst *d, int fd, struct dt_msg_rejoined *rj)
+{
+	struct dt_msg_challenge ch = { .version = DT_PROTO_VERSION };
+	struct dt_msg_rejoin j;
+	uint8_t mac[DT_PROTO_MAC];
+	int ret;
+
+	if (getrandom(d->nonce_d, sizeof(d->nonce_d), 0) != sizeof(d->nonce_d))
+		return -errno;
+	memcpy(ch.nonce, d->nonce_d, sizeof(ch.nonce));
+	ret = dt_msg_send(fd, DT_MSG_CHALLENGE, &ch, sizeof(ch));
+	if (!ret)
+		ret = dt_msg_recv(fd, &d->msg, C.io_timeout * 1000);
+	if (!ret && d->msg.hdr.type == DT_MSG_HELLO) {
+		dst_reject(d, fd, EBUSY, "a migration is in progress here, waiting for its "
+			   "source to reconnect");
+		return -EBUSY;
+	}
+	if (!ret)
+		ret = dt_msg_expect(&d->msg, DT_MSG_REJOIN, &j, sizeof(j));
+	if (ret) {
+		dst_reject(d, fd, -ret, strerror(-ret));
+		return ret;
+	}
+	dt_proto_mac(C.token, C.token_len, "dt-migrate rejoin", d->nonce_d, DT_PROTO_NONCE,
+		     d->session, DT_PROTO_SESSION, mac);
+	if (memcmp(j.session, d->session, sizeof(j.session)) || dt_proto_mac_cmp(mac, j.mac)) {
+		dst_reject(d, fd, EACCES, "not this migration's source");
+		return -EACCES;
+	}
+	dt_proto_mac(C.token, C.token_len, "dt-migrate rejoined", j.nonce, DT_PROTO_NONCE,
+		     d->nonce_d, DT_PROTO_NONCE, rj->mac);
+	ret = dt_msg_send(fd, DT_MSG_REJOINED, rj, sizeof(*rj));
+	if (ret)
+		close(fd);
+	return ret;
+}
+
+/*
+ * After dst_lost(): wait for the source to come back within
+ * --reconnect-timeout, tell it what arrived, and take a new stream.
+ */
+static void dst_rejoin(struct dst *d)
+{
+	uint64_t end = d->t_lost + (uint64_t)C.reconnect_timeout * 1000000000ULL, now;
+	struct dt_msg_rejoined rj = { 0 };
+	int fd;
+
+	if (d->user) {
+		uint64_t applied = d->stream_records + d->rd.records;
+
+		d->cut_records = applied - d->total_records;
+		d->total_records = applied;
+	}
+	rj.rounds = d->rounds;
+	rj.last_count = d->last_count;
+	rj.total_records = d->total_records;
+	rj.cut_records = d->cut_records;
+	for (;;) {
+		now = mono_ns();
+		if (now >= end)
+			dst_fail(d, ETIMEDOUT, "%s; the source did not reconnect within "
+				 "--reconnect-timeout %d s", d->lost_why, C.reconnect_timeout);
+		fd = dst_accept(d, (int)((end - now) / 1000000) + 1);
+		if (fd == -ETIMEDOUT)
+			continue;
+		if (fd < 0)
+			dst_fail(d, fd, "accept: %s", strerror(-fd));
+		if (dst_rejoin_handshake(d, fd, &rj))
+			continue;
+		d->ctl = fd;
+		if (!dst_attach(d, true))
+			break;
+		close(d->ctl);
+		d->ctl = -1;
+	}
+	/* The records of the cut round are kept: the source sends the rest. */
+	d->round_base = d->rounds;
+	d->stream_records = d->total_records;
+	d->cut_records = 0;
+	if (d->user) {
+		dt_wire_reader_init(&d->rd, d->size, user_apply_cb, d);
+		dt_wire_reader_on_round(&d->rd, user_round_cb);
+	}
+	d->nrejoins++;
+	json_set("rejoins", json_object_new_uint64(d->nrejoins));
+	set_stage(ST_PRECOPY);
+	say("  the source reconnected after %.1f ms: it had %llu rounds whole and %llu "
+	    "records of the next", ms(mono_ns() - d->t_lost), (unsigned long long)rj.rounds,
+	    (unsigned long long)rj.cut_records);
 }
 
 static void dst_ack(struct dst *d, uint64_t round, uint64_t count)
@@ -2540,7 +3076,7 @@ static void dst_ack(struct dst *d, uint64_t round, uint64_t count)
 
 	d->tai_round = tai_ns();
 	if (dt_msg_send(d->ctl, DT_MSG_ROUND_ACK, &a, sizeof(a)))
-		dst_fail(d, errno, "sending ROUND_ACK: %s", strerror(errno));
+		dst_io_fail(d, errno, "sending ROUND_ACK: %s", strerror(errno));
 	d->acked_rounds++;
 }
 
@@ -2556,10 +3092,12 @@ static int user_round_cb(void *ctx, uint64_t round, uint64_t count)
 	struct dst *d = ctx;
 
 	d->rounds++;
-	d->last_round = round;
-	d->total_records = d->rd.records;
+	d->last_round = d->round_base + round;
+	d->last_count = count;
+	d->total_records = d->stream_records + d->rd.records;
+	d->cut_records = 0;
 	d->bytes = d->rd.bytes;
-	dst_ack(d, round, count);
+	dst_ack(d, d->last_round, count);
 	return 0;
 }
 
@@ -2574,7 +3112,7 @@ static void __attribute__((noreturn)) dst_data_fail(struct dst *d, int err, cons
 
 	if (poll(&p, 1, 1000) == 1)
 		dst_recv(d, 1000);
-	dst_fail(d, err, "%s", what);
+	dst_io_fail(d, err, "%s", what);
 }
 
 /* Drain what the data connection holds; ack each round as it completes. */
@@ -2606,11 +3144,15 @@ static void dst_pump(struct dst *d)
 		}
 		struct dirtytrack_receive r = {
 			.sockfd = d->data,
-			.flags = DIRTYTRACK_RECV_ROUND | (d->bytes ? 0 : DIRTYTRACK_RECV_RESET),
+			.flags = DIRTYTRACK_RECV_ROUND | (d->new_stream ? DIRTYTRACK_RECV_RESET : 0),
 		};
 		int ret = dt_receive(d->rfd, &r);
 
+		if (r.bytes)
+			d->new_stream = false;
 		d->total_records += r.records;
+		/* RECV_ROUND: the call ends at a marker, so its records were that round's. */
+		d->cut_records = r.rounds ? 0 : d->cut_records + r.records;
 		d->bytes += r.bytes;
 		if (ret == -EAGAIN || ret == -EINTR)
 			return;
@@ -2621,8 +3163,9 @@ static void dst_pump(struct dst *d)
 		}
 		if (r.rounds) {
 			d->rounds += r.rounds;
-			d->last_round = r.last_round;
-			dst_ack(d, r.last_round, r.last_count);
+			d->last_round = d->round_base + r.last_round;
+			d->last_count = r.last_count;
+			dst_ack(d, d->last_round, r.last_count);
 		}
 		if (r.eof) {
 			d->eof = true;
@@ -2647,7 +3190,7 @@ static void dst_verify(struct dst *d)
 			 (unsigned long long)d->req.total_records,
 			 (unsigned long long)d->req.meta_len);
 	if (dt_msg_send(d->ctl, DT_MSG_VERIFIED, NULL, 0))
-		dst_fail(d, errno, "sending VERIFIED: %s", strerror(errno));
+		dst_io_fail(d, errno, "sending VERIFIED: %s", strerror(errno));
 	d->verified = true;
 	say("  verified: %llu rounds, %llu records, %.1f MiB", (unsigned long long)d->rounds,
 	    (unsigned long long)d->total_records, (double)d->bytes / (1 << 20));
@@ -2715,7 +3258,8 @@ static void dst_transfer(struct dst *d)
 				 (unsigned long long)d->total_records,
 				 (double)d->bytes / (1 << 20));
 		} else if (mono_ns() - last > (uint64_t)C.io_timeout * 1000000000ULL) {
-			dst_fail(d, ETIMEDOUT, "no progress from the source for %d s", C.io_timeout);
+			dst_io_fail(d, ETIMEDOUT, "no progress from the source for %d s",
+				    C.io_timeout);
 		}
 	}
 }
@@ -2857,8 +3401,12 @@ static int cmd_receive(struct dst *d)
 	}
 	d->ctl = fd;
 	dst_reserve(d);
-	dst_attach(d);
+	dst_attach(d, false);
+	if (sigsetjmp(d->rejoin_jmp, 1))
+		dst_rejoin(d);
+	d->can_rejoin = C.reconnect_timeout > 0 && d->peer_rejoins;
 	dst_transfer(d);
+	d->can_rejoin = false;
 	return dst_activate(d);
 }
 
@@ -2911,7 +3459,7 @@ enum {
 	OPT_PID, OPT_FREEZE, OPT_CGROUP, OPT_META, OPT_DOWNTIME, OPT_MAXR, OPT_TIMEOUT,
 	OPT_ONTO, OPT_COLD, OPT_KEEP, OPT_TRACKER, OPT_SENDER, OPT_IOTO, OPT_FRTO, OPT_JSON,
 	OPT_QUIET, OPT_PROBE, OPT_NOPROBE, OPT_CONTROL, OPT_PAUSETO, OPT_NOTHR, OPT_THRINIT,
-	OPT_THRINC, OPT_THRROUNDS, OPT_NOSETTLE, OPT_THRWITH,
+	OPT_THRINC, OPT_THRROUNDS, OPT_NOSETTLE, OPT_THRWITH, OPT_RECTO,
 };
 
 static const struct option opts[] = {
@@ -2948,6 +3496,7 @@ static const struct option opts[] = {
 	{ "throttle-rounds", required_argument, NULL, OPT_THRROUNDS },
 	{ "no-settle", no_argument, NULL, OPT_NOSETTLE },
 	{ "throttle-with", required_argument, NULL, OPT_THRWITH },
+	{ "reconnect-timeout", required_argument, NULL, OPT_RECTO },
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 }
 };
@@ -3056,6 +3605,7 @@ int main(int argc, char **argv)
 	int opt, v;
 
 	C.io_timeout = 30;
+	C.reconnect_timeout = 60;
 	if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
 		usage(stdout);
 		return EXIT_OK;
@@ -3142,6 +3692,10 @@ int main(int argc, char **argv)
 			break;
 		case OPT_IOTO:
 			if (parse_int("--io-timeout", optarg, 1, &C.io_timeout))
+				return EXIT_USAGE;
+			break;
+		case OPT_RECTO:
+			if (parse_int("--reconnect-timeout", optarg, 0, &C.reconnect_timeout))
 				return EXIT_USAGE;
 			break;
 		case OPT_FRTO:
