@@ -92,7 +92,8 @@ abort_setup() {
 	start_guest "$T" "$@" || { notok "$T: dt-guest did not start"; return 1; }
 	sleep 1
 	base=$(($(refcnt)))
-	start_receiver "$T" --io-timeout 5 --timeout 300 || { notok "$T: receiver did not listen"; return 1; }
+	start_receiver "$T" --io-timeout 5 --timeout 300 --reconnect-timeout 3 ||
+		{ notok "$T: receiver did not listen"; return 1; }
 }
 
 mig_setup || { echo "Bail out! network namespaces or cgroup2"; exit 1; }
@@ -190,23 +191,116 @@ abort_setup cancel --size 16M --wss 2048 --rate 0 && {
 
 # kill -9 the receiver during pre-copy.
 abort_setup kill9 --size 16M --wss 2048 --rate 0 && {
-	send_bg kill9 --io-timeout 5 --downtime-limit 0 --max-rounds 100000
+	send_bg kill9 --io-timeout 5 --downtime-limit 0 --max-rounds 100000 --reconnect-timeout 3
 	sp=$SEND_PID
 	wait_for "$work/kill9.src.log" "round 1:" 120
 	kill -9 $RECV_PID
 	wait $sp; rc_send=$?; wait $RECV_PID; rc_recv=$?
+	check "kill9: tried to reconnect for --reconnect-timeout, then gave up" \
+		'grep -q "no reconnection within --reconnect-timeout 3 s" "$work/kill9.src.log"'
 	aborted "receiver killed"
 }
 
 # The link goes down during pre-copy: both sides give up after --io-timeout.
 abort_setup linkdown --size 16M --wss 2048 --rate 0 && {
-	send_bg linkdown --io-timeout 5 --downtime-limit 0 --max-rounds 100000
+	send_bg linkdown --io-timeout 5 --downtime-limit 0 --max-rounds 100000 \
+		--reconnect-timeout 3
 	sp=$SEND_PID
 	wait_for "$work/linkdown.src.log" "round 1:" 120
 	ip -n $NS_DST link set dtm1 down
 	wait $sp; rc_send=$?; wait $RECV_PID; rc_recv=$?
 	ip -n $NS_DST link set dtm1 up
 	aborted "link down"
+}
+
+# The link goes down for 2 s during pre-copy and comes back: both sides
+# notice (--io-timeout 2), the source reconnects, the migration completes.
+T=linkflap
+start_guest $T --size 16M --wss 2048 --rate 1000 && sleep 1 &&
+	start_receiver $T --io-timeout 2 --wait --exec "$GUEST" --resume --verify-only && {
+	send_bg $T --io-timeout 2 --max-rounds 100000 --downtime-limit 0 --timeout 20 \
+		--on-timeout force
+	sp=$SEND_PID
+	wait_for "$work/$T.src.log" "round 1:" 120
+	ip -n $NS_DST link set dtm1 down
+	wait_for "$work/$T.src.log" "connection lost" 60
+	sleep 2
+	ip -n $NS_DST link set dtm1 up
+	wait $sp; rc_send=$?; wait $RECV_PID; rc_recv=$?
+	check "$T: the source lost the link, reconnected, and completed" \
+		'[ $rc_send = 0 ] && grep -q "connection lost" "$work/$T.src.log" && grep -q "reconnected after" "$work/$T.src.log"'
+	check "$T: dt-guest verified on the destination" \
+		'[ $rc_recv = 0 ] && grep -q "verify OK" "$work/$T.dst.log"'
+}
+ip -n $NS_DST link set dtm1 up
+
+# Cuts at chosen bytes, with the module's sender and receiver: through
+# tests/tools/cutproxy.py in the source namespace. A clean run measures the
+# streams; then the data connection is cut at 8 seeded random bytes (inside
+# page records, mostly: any round, any record), the control connection
+# inside COMMIT_REQ (stop-and-copy) and inside round 0's ROUND_ACK (the
+# round arrived, its ack did not). Each must be survived, and dt-guest must
+# verify; what goes again first must be the cut round's pages less those
+# that arrived. A destination that stays away ends the migration at
+# --reconnect-timeout, the workload running.
+via() {	# NAME CUTS [SEND ARGS...]
+	T=$1
+	local cuts=$2 q
+	shift 2
+	start_guest "$T" --size 16M --rate 1000 || { notok "$T: dt-guest did not start"; return 1; }
+	sleep 1
+	start_receiver "$T" --io-timeout 10 --reconnect-timeout "${RECTO:-60}" --wait \
+		--exec "$GUEST" --resume --verify-only ||
+		{ notok "$T: receiver did not listen"; return 1; }
+	q=$((PORT + 500))
+	in_src $PY "$top/tests/tools/cutproxy.py" $q $DST_IP:$PORT $cuts > "$work/$T.proxy.log" 2>&1 &
+	local pp=$!
+	wait_for "$work/$T.proxy.log" listening 30
+	nsenter --net=/run/netns/$NS_SRC "$MIG" send --to 127.0.0.1:$q --token-file "$work/token" \
+		--region "$GUEST_REGION" --json "$work/$T.src.json" --io-timeout 10 "$@" \
+		> "$work/$T.src.log" 2>&1
+	rc_send=$?
+	wait $RECV_PID
+	rc_recv=$?
+	kill $pp 2>/dev/null
+	wait $pp 2>/dev/null
+}
+cut_ok() {
+	check "$T: survived, dt-guest verified, one rejoin in the JSON" \
+		'[ $rc_send = 0 ] && [ $rc_recv = 0 ] && grep -q "verify OK" "$work/$T.dst.log" && grep -q "cut at" "$work/$T.proxy.log" && [ "$(jq ".rejoins | length" "$work/$T.src.json")" = 1 ]'
+	check "$T: sent again first: the cut round's pages less those that arrived" \
+		'jq -e ".rejoins[0] | .resent_first == (if .cut_round_pages > 0 then .cut_round_pages - .cut_records else 0 end)" "$work/$T.src.json" > /dev/null'
+	kill "$GUEST_PID" 2>/dev/null
+	wait "$GUEST_PID" 2>/dev/null
+}
+seed=${DT_CUT_SEED:-$$}
+echo "# cut offsets from seed $seed (DT_CUT_SEED)"
+via cutclean "" && {
+	check "cutclean: a clean run through the proxy" \
+		'[ $rc_send = 0 ] && [ $rc_recv = 0 ] && grep -q "verify OK" "$work/$T.dst.log"'
+	ctl=$(sed -n "s/conn 0 closed after //p" "$work/$T.proxy.log")
+	data=$(sed -n "s/conn 1 closed after //p" "$work/$T.proxy.log")
+	echo "# control $ctl bytes, data $data bytes"
+}
+i=0
+for off in $($PY -c "import random, sys; random.seed(int(sys.argv[1]))
+print(*sorted(random.randrange(1, int(sys.argv[2]) * 9 // 10) for _ in range(8)))" \
+	$seed ${data:-1000000}); do
+	i=$((i + 1))
+	via cut$i "1:$off" && cut_ok
+done
+via cutcommit "0:$(( ${ctl:-400} - 64 + 1 + seed % 47 ))" && cut_ok
+via cutack "0:dn:$(( 264 + 1 + seed % 47 ))" && {
+	cut_ok
+	check "cutack: round 0 counted as arrived, nothing sent again" \
+		'[ "$(jq -r ".rejoins[0].rounds_whole" "$work/$T.src.json")" = 1 ] && [ "$(jq -r ".rejoins[0].resent_first" "$work/$T.src.json")" = 0 ]'
+}
+RECTO=3 via cutaway "1:1000000 refuse" --reconnect-timeout 3 && {
+	check "cutaway: no reconnection within --reconnect-timeout: both exit 1" \
+		'[ $rc_send = 1 ] && [ $rc_recv = 1 ] && grep -q "no reconnection within --reconnect-timeout 3 s" "$work/$T.src.log"'
+	check "cutaway: the source workload runs and verifies" 'kill -0 $GUEST_PID && guest_verifies $T'
+	kill "$GUEST_PID" 2>/dev/null
+	wait "$GUEST_PID" 2>/dev/null
 }
 
 # SIGINT to the sender during pre-copy.
