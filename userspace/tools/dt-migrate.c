@@ -831,6 +831,7 @@ static void src_send(struct src *s, int type, const void *p, uint32_t len)
 /* One connection attempt to every address of --to: fd, or -errno. */
 static int connect_once(struct src *s)
 {
+	struct timeval tv = { .tv_sec = C.io_timeout };
 	struct addrinfo *ai, *a;
 	int fd = -1, ret = resolve(s->to, false, &ai);
 
@@ -843,9 +844,14 @@ static int connect_once(struct src *s)
 			continue;
 		}
 		tune_socket(fd);
-		if (!connect(fd, a->ai_addr, a->ai_addrlen))
+		/* Not the kernel's minutes of SYN retries to a peer gone silent. */
+		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+		if (!connect(fd, a->ai_addr, a->ai_addrlen)) {
+			setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &(struct timeval){ 0 },
+				   sizeof(struct timeval));
 			break;
-		ret = -errno;
+		}
+		ret = errno == EINPROGRESS ? -ETIMEDOUT : -errno;
 		close(fd);
 		fd = -1;
 	}
