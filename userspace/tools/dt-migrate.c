@@ -1806,12 +1806,12 @@ static int kernel_round(struct src *s, struct round *r, bool range, bool header)
 	uint32_t hdr = header ? DIRTYTRACK_STREAM_HEADER : 0;
 	int ret = 0;
 
+	if (s->sent && !range)
+		memset(s->sent, 0, dt_bitmap_bytes(s->npages));
 	if (s->pre) {
 		ret = kernel_stream(s, r, DIRTYTRACK_STREAM_SRC_BITMAP | hdr, s->pre);
 		hdr = 0;
 	}
-	if (!ret && s->sent && !range)
-		memset(s->sent, 0, dt_bitmap_bytes(s->npages));
 	if (!ret)
 		ret = kernel_stream(s, r, (range ? DIRTYTRACK_STREAM_SRC_RANGE :
 					   DIRTYTRACK_STREAM_SRC_HARVEST) |
@@ -3274,7 +3274,8 @@ static void dst_probe_event(void *ctx, const struct blackout_event *e)
 {
 	struct dst *d = ctx;
 
-	if (e->type == BO_EV_RX_ROUND && e->round == d->last_round)
+	/* The tracepoint numbers rounds on the stream; a rejoin starts a new one. */
+	if (e->type == BO_EV_RX_ROUND && e->round + d->round_base == d->last_round)
 		d->bo_rx_round = e->ts;
 	else if (e->type == BO_EV_EXEC)
 		d->bo_exec = e->ts;
