@@ -1414,6 +1414,8 @@ static void src_rejoin(struct src *s)
 	src_rejoin_round(s, &rj);
 	s->round_base = s->nrounds;
 	s->new_stream = true;
+	if (s->thr_level)	/* lifted while the link was down */
+		src_throttle_set(s, s->thr_level);
 	o = json_object_new_object();
 	json_object_object_add(o, "stage", json_object_new_string(dt_stage_name(C.stage)));
 	json_object_object_add(o, "why", json_object_new_string(s->lost_why));
