@@ -264,6 +264,7 @@ via() {	# NAME CUTS [SEND ARGS...]
 	rc_recv=$?
 	kill $pp 2>/dev/null
 	wait $pp 2>/dev/null
+	return 0
 }
 cut_ok() {
 	check "$T: survived, dt-guest verified, one rejoin in the JSON" \
