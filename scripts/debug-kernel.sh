@@ -109,7 +109,7 @@ done <"$FRAGMENT"
 # `modules` builds no module of the kernel's own, but writes Module.symvers,
 # which out-of-tree modules (M=) need.
 targets=(bzImage modules)
-say "building ${targets[*]} with -j$JOBS (about 20 minutes on 2 cores); log: $DBG/build.log"
+say "building ${targets[*]} with -j$JOBS (over an hour and a half on 2 cores); log: $DBG/build.log"
 start=$SECONDS
 if ! make -j"$JOBS" "${targets[@]}" >"$DBG/build.log" 2>&1; then
 	grep -E 'error|Error' "$DBG/build.log" | tail -n 20 >&2
