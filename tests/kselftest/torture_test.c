@@ -348,9 +348,10 @@ static void ck_start(bool manual, uint64_t *s)
 /*
  * One harvest (bitmap or list, in one or more calls), then the copy, then the
  * never-lose-a-write check. Manual protect: CLEAR (all reported, a subset, or
- * everything followed by a full copy) before copying.
+ * everything followed by a full copy) before copying; @complete rules out the
+ * subset, which leaves pages dirty and their copies stale.
  */
-static void ck_harvest(uint64_t *s, const char *why)
+static void ck_harvest(uint64_t *s, const char *why, bool complete)
 {
 	uint64_t pre[NWRITERS][NHOT], post[NWRITERS][NHOT];
 	bool rep[NHOT] = { 0 }, zero[NHOT] = { 0 }, clr[NHOT] = { 0 };
@@ -427,6 +428,9 @@ static void ck_harvest(uint64_t *s, const char *why)
 	if (ck->manual) {
 		unsigned int how = rndn(s, 4);
 		uint64_t map[NHOT] = { 0 };
+
+		if (complete && how == 1)
+			how = 2;
 
 		if (how == 0) {
 			/* Clear everything, then copy everything. */
@@ -520,11 +524,11 @@ static void *ck_harvester(void *p)
 			for (int i = rndn(&s, 2000); i > 0; i--)
 				__asm__ volatile("pause");
 			if (ck->tracking)
-				ck_harvest(&s, "after restart race");
+				ck_harvest(&s, "after restart race", false);
 		} else if (op < 50) {
 			ck->last_op = "harvest";
 			if (ck->tracking)
-				ck_harvest(&s, "plain");
+				ck_harvest(&s, "plain", false);
 		} else if (op < 75) {
 			/* Restart right after a harvest re-protected pages: writers fault now. */
 			int k = 1 + rndn(&s, 6);
@@ -532,13 +536,13 @@ static void *ck_harvester(void *p)
 			ck->last_op = "restart storm";
 			for (int i = 0; i < k && !stopping(); i++) {
 				if (ck->tracking)
-					ck_harvest(&s, i ? "after restart" : "before restart");
+					ck_harvest(&s, i ? "after restart" : "before restart", false);
 				ck_start(rnd(&s) % 4 == 0, &s);
 				if (rnd(&s) & 1)
 					usleep(rndn(&s, 300));
 			}
 			if (ck->tracking)
-				ck_harvest(&s, "after restart");
+				ck_harvest(&s, "after restart", false);
 		} else if (op < 88) {
 			ck->last_op = "restart";
 			ck_start(rnd(&s) % 3 == 0, &s);
@@ -584,9 +588,13 @@ static void ck_final(void)
 
 	if (!ck->tracking)
 		ck_start(false, &s);
-	ck_harvest(&s, "final");
-	if (ck->manual)		/* a subset may have been left dirty: once more */
-		ck_harvest(&s, "final");
+	/*
+	 * Manual protect: the first may leave a subset dirty, so once more,
+	 * clearing all it reports; those pages must be reported again.
+	 */
+	ck_harvest(&s, "final", false);
+	if (ck->manual)
+		ck_harvest(&s, "final", true);
 	for (int h = 0; h < NHOT && page; h++) {
 		if (pread(ck->fd, page, PS, (off_t)(ck->hot[h] * PS)) != (ssize_t)PS) {
 			fail("checked: final pread: %s", strerror(errno));
