@@ -62,7 +62,8 @@ migrate_ok() {
 	check "$T: send exits 0" '[ $rc_send = 0 ]'
 	check "$T: dt-guest verified on the destination" \
 		'[ $rc_recv = 0 ] && grep -q "verify OK" "$work/$T.dst.log"'
-	check "$T: the source workload is gone" 'gone $GUEST_PID'
+	check "$T: the source workload is gone, its cgroup not left frozen" \
+		'gone $GUEST_PID && [ "$(cat "$CG/$T/cgroup.freeze")" = 0 ]'
 	check "$T: JSON completed, blackout parts add up" \
 		'[ "$(json_status "$work/$T.src.json")" = completed ] && parts_add_up "$work/$T.src.json"'
 	check "$T: eBPF blackout adds up and agrees with dt-migrate's timing" \

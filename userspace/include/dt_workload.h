@@ -47,7 +47,10 @@ int dt_workload_freeze_start(struct dt_workload *w);
 int dt_workload_freeze_wait(struct dt_workload *w, int timeout_ms);
 /* Let it run again. */
 int dt_workload_thaw(struct dt_workload *w);
-/* SIGKILL every task (cgroup.kill for a cgroup). */
+/*
+ * SIGKILL every task (cgroup.kill for a cgroup, which is then thawed if it
+ * was frozen here, so that it is not left frozen for tasks to come).
+ */
 int dt_workload_kill(struct dt_workload *w);
 /* The workload still has a live process. */
 bool dt_workload_alive(const struct dt_workload *w);

@@ -328,16 +328,29 @@ int dt_workload_kill(struct dt_workload *w)
 	if (w->kind == DT_FREEZE_SIGSTOP)
 		return kill(-w->pgid, SIGKILL) ? fail(w, -errno, "SIGKILL: %s", strerror(errno)) : 0;
 	ret = write_file(w->cgroup, "cgroup.kill", "1");
-	if (ret != -ENOENT)
-		return ret ? fail(w, ret, "cgroup.kill: %s", strerror(-ret)) : 0;
-	/* Before Linux 5.14: each process of cgroup.procs. */
-	snprintf(path, sizeof(path), "%s/cgroup.procs", w->cgroup);
-	f = fopen(path, "r");
-	if (!f)
-		return fail(w, -errno, "%s: %s", path, strerror(errno));
-	while (fscanf(f, "%d", &pid) == 1)
-		kill(pid, SIGKILL);
-	fclose(f);
+	if (ret == -ENOENT) {
+		/* Before Linux 5.14: each process of cgroup.procs. */
+		snprintf(path, sizeof(path), "%s/cgroup.procs", w->cgroup);
+		f = fopen(path, "r");
+		if (!f)
+			return fail(w, -errno, "%s: %s", path, strerror(errno));
+		while (fscanf(f, "%d", &pid) == 1)
+			kill(pid, SIGKILL);
+		fclose(f);
+		ret = 0;
+	}
+	if (ret)
+		return fail(w, ret, "cgroup.kill: %s", strerror(-ret));
+	/*
+	 * SIGKILL ends frozen tasks too. Leave the cgroup as it was found: a
+	 * task that joins it later must not freeze on arrival.
+	 */
+	if (w->frozen) {
+		ret = write_file(w->cgroup, "cgroup.freeze", "0");
+		if (ret)
+			return fail(w, ret, "%s/cgroup.freeze: %s", w->cgroup, strerror(-ret));
+		w->frozen = false;
+	}
 	return 0;
 }
 
