@@ -345,13 +345,7 @@ int dt_workload_kill(struct dt_workload *w)
 	 * SIGKILL ends frozen tasks too. Leave the cgroup as it was found: a
 	 * task that joins it later must not freeze on arrival.
 	 */
-	if (w->frozen) {
-		ret = write_file(w->cgroup, "cgroup.freeze", "0");
-		if (ret)
-			return fail(w, ret, "%s/cgroup.freeze: %s", w->cgroup, strerror(-ret));
-		w->frozen = false;
-	}
-	return 0;
+	return w->frozen ? dt_workload_thaw(w) : 0;
 }
 
 bool dt_workload_alive(const struct dt_workload *w)
