@@ -19,7 +19,7 @@ TESTCFLAGS := $(UCFLAGS) -I$(SRC)/tools/testing/selftests -Wno-unused-parameter 
 
 O := out
 LIB := $(O)/libdirtytrack.a
-LIBS := $(LIB) -lisal
+LIBS := $(LIB) -lisal -ljson-c
 LIB_SRCS := $(wildcard userspace/lib/*.c)
 LIB_OBJS := $(patsubst userspace/lib/%.c,$(O)/lib/%.o,$(LIB_SRCS))
 HDRS := include/uapi/linux/dirtytrack.h $(wildcard userspace/include/*.h)

@@ -2,8 +2,9 @@
 /*
  * dt_workload: pause, resume and end a running workload from outside it,
  * the way a migration needs: through the cgroup v2 freezer (cgroup.freeze,
- * then "frozen 1" in cgroup.events) or, where no cgroup is usable, by
- * SIGSTOP to its process group (waiting until every thread is stopped).
+ * then "frozen 1" in cgroup.events), where no cgroup is usable by SIGSTOP to
+ * its process group (waiting until every thread is stopped), or for a QEMU
+ * guest through QMP (stop, cont).
  *
  * Functions return 0 on success and a negative errno on failure, with a
  * sentence in the workload's why[] saying what failed.
@@ -18,13 +19,18 @@
 enum dt_freeze_kind {
 	DT_FREEZE_CGROUP,	/* cgroup v2 cgroup.freeze */
 	DT_FREEZE_SIGSTOP,	/* SIGSTOP / SIGCONT to the process group */
+	DT_FREEZE_QEMU,		/* QMP stop / cont (dt_qmp.h) */
 };
+
+struct dt_qmp;
 
 struct dt_workload {
 	enum dt_freeze_kind kind;
 	pid_t pid;		/* a process of the workload */
 	pid_t pgid;		/* SIGSTOP: its process group */
-	char cgroup[PATH_MAX];	/* CGROUP: the cgroup directory */
+	char cgroup[PATH_MAX];	/* CGROUP: the cgroup directory; QEMU: its
+				 * cgroup v2 if it has one of its own, else "" */
+	struct dt_qmp *qmp;	/* QEMU */
 	bool frozen;
 	char why[256];
 };
@@ -37,6 +43,13 @@ struct dt_workload {
  */
 int dt_workload_init(struct dt_workload *w, enum dt_freeze_kind kind, pid_t pid,
 		     const char *cgroup);
+/*
+ * A QEMU guest, through its QMP connection (the process is QEMU's, from the
+ * socket's peer). Freezing it is QMP stop: the guest's vCPUs stop, QEMU's
+ * other threads go on. Thawing it cancels QEMU's own migration if one was
+ * started (dt_qmp_save_state()) and continues the guest.
+ */
+int dt_workload_init_qemu(struct dt_workload *w, struct dt_qmp *q);
 /* Freeze and wait until every task is frozen (at most timeout_ms). */
 int dt_workload_freeze(struct dt_workload *w, int timeout_ms);
 /*
@@ -49,7 +62,8 @@ int dt_workload_freeze_wait(struct dt_workload *w, int timeout_ms);
 int dt_workload_thaw(struct dt_workload *w);
 /*
  * SIGKILL every task (cgroup.kill for a cgroup, which is then thawed if it
- * was frozen here, so that it is not left frozen for tasks to come).
+ * was frozen here, so that it is not left frozen for tasks to come; a QEMU
+ * guest: -EINVAL).
  */
 int dt_workload_kill(struct dt_workload *w);
 /* The workload still has a live process. */

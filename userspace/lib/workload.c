@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dt_qmp.h"
 #include "dt_workload.h"
 
 static int fail(struct dt_workload *w, int err, const char *fmt, ...)
@@ -175,6 +176,21 @@ int dt_workload_init(struct dt_workload *w, enum dt_freeze_kind kind, pid_t pid,
 	return 0;
 }
 
+int dt_workload_init_qemu(struct dt_workload *w, struct dt_qmp *q)
+{
+	memset(w, 0, sizeof(*w));
+	w->kind = DT_FREEZE_QEMU;
+	w->qmp = q;
+	w->pid = q->pid;
+	if (!w->pid)
+		return fail(w, -ESRCH, "QMP %s: QEMU's pid is unknown", q->path);
+	/* cpu.max only: a cgroup that holds dt-migrate too is none of QEMU's */
+	if (init_cgroup(w, NULL))
+		w->cgroup[0] = '\0';
+	w->why[0] = '\0';
+	return 0;
+}
+
 static void sleep_us(long us)
 {
 	struct timespec ts = { .tv_sec = us / 1000000, .tv_nsec = us % 1000000 * 1000 };
@@ -267,7 +283,12 @@ int dt_workload_freeze_start(struct dt_workload *w)
 {
 	int ret;
 
-	if (w->kind == DT_FREEZE_CGROUP) {
+	if (w->kind == DT_FREEZE_QEMU) {
+		/* vm_stop(): the vCPUs are paused when QEMU answers */
+		ret = dt_qmp_stop(w->qmp, 10000);
+		if (ret)
+			return fail(w, ret, "%s", w->qmp->why);
+	} else if (w->kind == DT_FREEZE_CGROUP) {
 		ret = write_file(w->cgroup, "cgroup.freeze", "1");
 		if (ret)
 			return fail(w, ret, "%s/cgroup.freeze: %s", w->cgroup, strerror(-ret));
@@ -284,6 +305,8 @@ int dt_workload_freeze_wait(struct dt_workload *w, int timeout_ms)
 	long deadline = now_us() + timeout_ms * 1000L;
 	int ret;
 
+	if (w->kind == DT_FREEZE_QEMU)
+		return 0;
 	for (;;) {
 		ret = w->kind == DT_FREEZE_CGROUP ? cgroup_frozen(w->cgroup)
 						  : group_stopped(w->pgid);
@@ -309,10 +332,15 @@ int dt_workload_thaw(struct dt_workload *w)
 {
 	int ret = 0;
 
-	if (w->kind == DT_FREEZE_CGROUP)
+	if (w->kind == DT_FREEZE_QEMU) {
+		ret = dt_qmp_resume(w->qmp, 10000);
+		if (ret)
+			return fail(w, ret, "%s", w->qmp->why);
+	} else if (w->kind == DT_FREEZE_CGROUP) {
 		ret = write_file(w->cgroup, "cgroup.freeze", "0");
-	else if (kill(-w->pgid, SIGCONT))
+	} else if (kill(-w->pgid, SIGCONT)) {
 		ret = -errno;
+	}
 	if (ret)
 		return fail(w, ret, "thaw: %s", strerror(-ret));
 	w->frozen = false;
@@ -325,6 +353,8 @@ int dt_workload_kill(struct dt_workload *w)
 	FILE *f;
 	int pid, ret;
 
+	if (w->kind == DT_FREEZE_QEMU)
+		return fail(w, -EINVAL, "a QEMU guest is left stopped, not killed");
 	if (w->kind == DT_FREEZE_SIGSTOP)
 		return kill(-w->pgid, SIGKILL) ? fail(w, -errno, "SIGKILL: %s", strerror(errno)) : 0;
 	ret = write_file(w->cgroup, "cgroup.kill", "1");

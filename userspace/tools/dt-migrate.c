@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <dirent.h>
 #include <getopt.h>
 #include <limits.h>
 #include <math.h>
@@ -40,6 +41,7 @@
 #include "dt_blackout.h"
 #include "dt_control.h"
 #include "dt_proto.h"
+#include "dt_qmp.h"
 #include "dt_tracker.h"
 #include "dt_wire.h"
 #include "dt_workload.h"
@@ -54,6 +56,8 @@
 #define CHUNK_BYTES(size)	((size) / 128 < (64ULL << 10) ? (64ULL << 10) : \
 				 (size) / 128 > (4ULL << 20) ? (4ULL << 20) : (size) / 128)
 #define MAX_ROUNDS_KEPT	1024
+/* QEMU's vCPU threads, named with -name ...,debug-threads=on: "CPU 0/KVM" */
+#define QEMU_VCPU_COMM	"CPU "
 
 /* Exit statuses (usage() documents them). */
 enum {
@@ -576,6 +580,9 @@ struct round {
 struct src {
 	const char *to, *region, *cgroup, *meta_path, *tracker;
 	pid_t pid;
+	const char *qemu;	/* --qemu: the guest's QMP socket */
+	struct dt_qmp qmp;
+	char qemu_region[PATH_MAX];	/* --qemu without --region: its RAM's */
 	enum dt_freeze_kind freeze;
 	int downtime_ms, max_rounds, freeze_timeout_ms;
 	bool cold, keep_source, force, user_sender;
@@ -2184,6 +2191,14 @@ static void src_send_meta(struct src *s, uint64_t *len)
 	size_t n;
 
 	*len = 0;
+	if (s->qemu) {
+		if (dt_qmp_save_state(&s->qmp, s->msg.buf, DT_PROTO_MAX_PAYLOAD, &n,
+				      C.io_timeout * 1000))
+			src_fail(s, EIO, "%s", s->qmp.why);
+		src_send(s, DT_MSG_META, s->msg.buf, (uint32_t)n);
+		*len = n;
+		return;
+	}
 	if (!s->meta_path)
 		return;
 	f = fopen(s->meta_path, "rb");
@@ -2328,6 +2343,7 @@ static void src_activate(struct src *s)
 	if (s->tracking)
 		dt_track_stop(s->rfd);
 	say("  workload started on the destination (pid %d); source workload %s", a.pid,
+	    s->qemu ? "left stopped (QEMU's state: postmigrate)" :
 	    s->keep_source ? "kept frozen" : "killed");
 }
 
@@ -2468,11 +2484,105 @@ static pid_t pid_of_region(const char *path)
 	return sscanf(path, "/proc/%d/fd/", &pid) == 1 ? pid : 0;
 }
 
+/*
+ * --qemu without --region: the guest RAM's memory-backend-file, whose
+ * mem-path (/proc/self/... is QEMU's own) must be the one region QEMU maps.
+ */
+static void src_qemu_region(struct src *s)
+{
+	json_object *args = json_object_new_object(), *list, *path;
+	char obj[256];
+	int found = 0;
+
+	json_object_object_add(args, "path", json_object_new_string("/objects"));
+	if (dt_qmp_cmd(&s->qmp, "qom-list", args, -1, &list, C.io_timeout * 1000))
+		src_fail(s, EIO, "--qemu: %s", s->qmp.why);
+	for (size_t i = 0; i < json_object_array_length(list); i++) {
+		json_object *o = json_object_array_get_idx(list, i), *name, *type;
+		const char *p;
+
+		if (!json_object_object_get_ex(o, "name", &name) ||
+		    !json_object_object_get_ex(o, "type", &type) ||
+		    strcmp(json_object_get_string(type), "child<memory-backend-file>"))
+			continue;
+		snprintf(obj, sizeof(obj), "/objects/%s", json_object_get_string(name));
+		args = json_object_new_object();
+		json_object_object_add(args, "path", json_object_new_string(obj));
+		json_object_object_add(args, "property", json_object_new_string("mem-path"));
+		if (dt_qmp_cmd(&s->qmp, "qom-get", args, -1, &path, C.io_timeout * 1000)) {
+			json_object_put(list);
+			src_fail(s, EIO, "--qemu: %s", s->qmp.why);
+		}
+		p = json_object_get_string(path);
+		if (!strncmp(p, "/proc/self/", 11))
+			snprintf(s->qemu_region, sizeof(s->qemu_region), "/proc/%d/%s",
+				 (int)s->qmp.pid, p + 11);
+		else
+			snprintf(s->qemu_region, sizeof(s->qemu_region), "%s", p);
+		json_object_put(path);
+		found++;
+	}
+	json_object_put(list);
+	if (found != 1)
+		src_fail(s, EINVAL, "--qemu: QEMU has %d memory-backend-file objects: give --region",
+			 found);
+	s->region = s->qemu_region;
+}
+
+/*
+ * --qemu: the workload is a QEMU guest whose RAM is the region, mapped
+ * shared from a memory-backend-file. It is frozen by QMP stop and thawed by
+ * cont; QEMU's own migration, with x-ignore-shared so that it leaves the
+ * region out, carries the device state as META. It must be running.
+ */
+static void src_qemu_open(struct src *s)
+{
+	char st[32];
+
+	if (dt_qmp_open(&s->qmp, s->qemu, C.io_timeout * 1000) ||
+	    dt_qmp_status(&s->qmp, st, sizeof(st), C.io_timeout * 1000))
+		src_fail(s, EIO, "--qemu: %s", s->qmp.why);
+	if (strcmp(st, "running"))
+		src_fail(s, EINVAL, "--qemu: the guest is %s, not running", st);
+	if (dt_qmp_ignore_shared(&s->qmp, C.io_timeout * 1000))
+		src_fail(s, EIO, "--qemu: %s", s->qmp.why);
+	if (!s->region)
+		src_qemu_region(s);
+	s->pid = s->qmp.pid;
+	s->keep_source = true;
+}
+
+/* A QEMU whose threads have names (-name ...,debug-threads=on) has "CPU N/..." ones. */
+static bool qemu_vcpu_named(pid_t pid)
+{
+	char path[64], comm[32];
+	bool named = false;
+	struct dirent *e;
+	FILE *f;
+	DIR *dir;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	dir = opendir(path);
+	while (dir && !named && (e = readdir(dir))) {
+		snprintf(path, sizeof(path), "/proc/%d/task/%.16s/comm", (int)pid, e->d_name);
+		f = fopen(path, "r");
+		named = f && fgets(comm, sizeof(comm), f) && !strncmp(comm, QEMU_VCPU_COMM,
+								      strlen(QEMU_VCPU_COMM));
+		if (f)
+			fclose(f);
+	}
+	if (dir)
+		closedir(dir);
+	return named;
+}
+
 static int cmd_send(struct src *s)
 {
 	int ret;
 
 	s->t0 = mono_ns();
+	if (s->qemu)
+		src_qemu_open(s);
 	if (!s->pid)
 		s->pid = pid_of_region(s->region);
 	if (!s->pid)
@@ -2480,17 +2590,27 @@ static int cmd_send(struct src *s)
 	src_open_region(s);
 	s->reconnect_timeout = C.reconnect_timeout;
 	src_rejoin_setup(s);
-	ret = dt_workload_init(&s->wl, s->freeze, s->pid, s->cgroup);
+	ret = s->qemu ? dt_workload_init_qemu(&s->wl, &s->qmp) :
+			dt_workload_init(&s->wl, s->freeze, s->pid, s->cgroup);
 	if (ret)
 		src_fail(s, ret, "workload: %s", s->wl.why);
 	s->bo = probe_open(s->rfd);
+	if (s->bo && s->qemu && !qemu_vcpu_named(s->pid)) {
+		fprintf(stderr, "dt-migrate: blackout probe: QEMU's vCPU threads have no names: "
+			"start it with -name NAME,debug-threads=on\n");
+		dt_bo_close(s->bo);
+		s->bo = NULL;
+	}
 	if (s->bo) {
 		char why[256];
 
-		/* The tasks that freeze: the cgroup's, or the process's. */
+		/*
+		 * The tasks that freeze: the cgroup's, or the process's; of a
+		 * QEMU, its vCPU threads (its other threads go on).
+		 */
 		if (dt_bo_target(s->bo, s->wl.kind == DT_FREEZE_CGROUP ? 0 : s->pid,
-				 s->wl.kind == DT_FREEZE_CGROUP ? s->wl.cgroup : NULL, NULL,
-				 why, sizeof(why))) {
+				 s->wl.kind == DT_FREEZE_CGROUP ? s->wl.cgroup : NULL,
+				 s->qemu ? QEMU_VCPU_COMM : NULL, why, sizeof(why))) {
 			fprintf(stderr, "dt-migrate: blackout probe: %s\n", why);
 			dt_bo_close(s->bo);
 			s->bo = NULL;
@@ -2504,7 +2624,8 @@ static int cmd_send(struct src *s)
 	json_set("page_size", json_object_new_uint64(PS));
 	json_set("tracker", json_object_new_string(s->tracker));
 	json_set("sender", json_object_new_string(s->user_sender ? "user" : "kernel"));
-	json_set("freeze", json_object_new_string(s->freeze == DT_FREEZE_CGROUP ? "cgroup" :
+	json_set("freeze", json_object_new_string(s->qemu ? "qmp" :
+						  s->freeze == DT_FREEZE_CGROUP ? "cgroup" :
 						  "sigstop"));
 	json_set("mode", json_object_new_string(s->cold ? "cold" : "live"));
 	say("dt-migrate: %s %s (%llu MiB, pid %d) to %s", s->cold ? "cold-migrating" :
@@ -2538,6 +2659,8 @@ static int cmd_send(struct src *s)
 struct dst {
 	const char *listen;
 	char **exec_argv;
+	const char *qemu;		/* --qemu: the incoming QEMU's QMP socket */
+	struct dt_qmp qmp;
 	bool wait, want_user, want_kernel;
 
 	int lfd, ctl, data, rfd;
@@ -2604,7 +2727,10 @@ static void __attribute__((noreturn)) dst_fail(struct dst *d, int err, const cha
 	if (d->map)
 		munmap(d->map, d->size);
 	if (d->child > 0) {
-		close(d->go);
+		if (d->qemu)
+			kill(d->child, SIGKILL);	/* it holds the region too */
+		else
+			close(d->go);
 		while (waitpid(d->child, NULL, 0) < 0 && errno == EINTR)
 			;
 	}
@@ -2636,6 +2762,9 @@ static void dst_check_signal(struct dst *d)
 static void __attribute__((noreturn)) dst_lost(struct dst *d, const char *why)
 {
 	d->can_rejoin = false;
+	/* A QEMU takes its device state once: a second stop-and-copy has nowhere to go. */
+	if (d->qemu && d->verified)
+		dst_fail(d, EPIPE, "%s after QEMU loaded the device state", why);
 	d->t_lost = mono_ns();
 	snprintf(d->lost_why, sizeof(d->lost_why), "%s", why);
 	close(d->ctl);
@@ -2863,11 +2992,14 @@ static void dst_prefork(struct dst *d)
 	int go[2];
 	char c;
 
-	snprintf(d->meta_path, sizeof(d->meta_path), "%s/dt-migrate-meta.XXXXXX",
-		 tmp ? tmp : "/tmp");
-	d->meta_fd = mkostemp(d->meta_path, O_CLOEXEC);
-	if (d->meta_fd < 0)
-		dst_fail(d, errno, "DT_META file %s: %s", d->meta_path, strerror(errno));
+	if (!d->qemu) {
+		snprintf(d->meta_path, sizeof(d->meta_path), "%s/dt-migrate-meta.XXXXXX",
+			 tmp ? tmp : "/tmp");
+		d->meta_fd = mkostemp(d->meta_path, O_CLOEXEC);
+		if (d->meta_fd < 0)
+			dst_fail(d, errno, "DT_META file %s: %s", d->meta_path,
+				 strerror(errno));
+	}
 	if (pipe2(go, O_CLOEXEC))
 		dst_fail(d, errno, "pipe: %s", strerror(errno));
 	d->child = fork();
@@ -2882,11 +3014,13 @@ static void dst_prefork(struct dst *d)
 		close_range(4, in - 1, 0);
 		close_range(in + 1, ~0U, 0);
 		setenv("DT_REGION_FD", "3", 1);
-		setenv("DT_META", d->meta_path, 1);
+		if (!d->qemu)
+			setenv("DT_META", d->meta_path, 1);
 		signal(SIGINT, SIG_DFL);
 		signal(SIGTERM, SIG_DFL);
 		signal(SIGPIPE, SIG_DFL);
-		if (read(in, &c, 1) != 1)
+		/* A QEMU starts now, to wait for its device state (-incoming defer). */
+		if (!d->qemu && read(in, &c, 1) != 1)
 			_exit(127);
 		execvp(d->exec_argv[0], d->exec_argv);
 		fprintf(stderr, "dt-migrate: exec %s: %s\n", d->exec_argv[0], strerror(errno));
@@ -2894,6 +3028,40 @@ static void dst_prefork(struct dst *d)
 	}
 	close(go[0]);
 	d->go = go[1];
+}
+
+/*
+ * --qemu: the QEMU just started by --exec, with -incoming defer and the
+ * region as its RAM, must answer on its QMP socket, wait for a migration
+ * and take x-ignore-shared (the region is not in its stream).
+ */
+static void dst_qemu_open(struct dst *d)
+{
+	uint64_t end = mono_ns() + (uint64_t)C.io_timeout * 1000000000ULL;
+	char st[32];
+	int status;
+
+	while (dt_qmp_open(&d->qmp, d->qemu, 200)) {
+		if (waitpid(d->child, &status, WNOHANG) == d->child) {
+			d->child = 0;
+			dst_fail(d, EIO, "QEMU exited (%s %d) before it answered on %s",
+				 WIFEXITED(status) ? "status" : "signal",
+				 WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status),
+				 d->qemu);
+		}
+		if (mono_ns() > end)
+			dst_fail(d, ETIMEDOUT, "--qemu: %s", d->qmp.why);
+	}
+	if (dt_qmp_status(&d->qmp, st, sizeof(st), C.io_timeout * 1000))
+		dst_fail(d, EIO, "--qemu: %s", d->qmp.why);
+	if (strcmp(st, "inmigrate"))
+		dst_fail(d, EINVAL, "--qemu: QEMU is %s, not waiting for a migration: start it "
+			 "with -incoming defer", st);
+	if (dt_qmp_ignore_shared(&d->qmp, C.io_timeout * 1000))
+		dst_fail(d, EIO, "--qemu: %s", d->qmp.why);
+	if (d->qmp.pid != d->child)
+		dst_fail(d, EINVAL, "--qemu: %s is pid %d's, not the --exec QEMU's (%d)",
+			 d->qemu, (int)d->qmp.pid, (int)d->child);
 }
 
 /* Stage 1: create the region, or refuse with the reason. */
@@ -2946,6 +3114,8 @@ static void dst_reserve(struct dst *d)
 		dt_bo_set_region(d->bo, st.st_ino);
 	if (d->exec_argv)
 		dst_prefork(d);
+	if (d->qemu)
+		dst_qemu_open(d);
 	if (dt_msg_send(d->ctl, DT_MSG_RESERVED, NULL, 0))
 		dst_fail(d, errno, "sending RESERVED: %s", strerror(errno));
 	say("  region of %llu MiB created", (unsigned long long)(d->size >> 20));
@@ -3197,6 +3367,9 @@ static void dst_verify(struct dst *d)
 			 (unsigned long long)d->req.last_round,
 			 (unsigned long long)d->req.total_records,
 			 (unsigned long long)d->req.meta_len);
+	/* The guest RAM is whole: now QEMU may load the devices that point into it. */
+	if (d->qemu && dt_qmp_load_state(&d->qmp, d->meta, d->meta_len, C.io_timeout * 1000))
+		dst_fail(d, EIO, "%s", d->qmp.why);
 	if (dt_msg_send(d->ctl, DT_MSG_VERIFIED, NULL, 0))
 		dst_io_fail(d, errno, "sending VERIFIED: %s", strerror(errno));
 	d->verified = true;
@@ -3294,6 +3467,13 @@ static int dst_start(struct dst *d)
 	char why[256], c = 0;
 	int ret = 0;
 
+	if (d->qemu) {
+		if (!dt_qmp_cont(&d->qmp, C.io_timeout * 1000))
+			return 0;
+		fprintf(stderr, "dt-migrate: %s\n", d->qmp.why);
+		return -EIO;
+	}
+
 	if (d->meta_len && write(d->meta_fd, d->meta, d->meta_len) != (ssize_t)d->meta_len)
 		ret = -EIO;
 	close(d->meta_fd);
@@ -3354,8 +3534,11 @@ static int dst_activate(struct dst *d)
 			pause();
 		return EXIT_OK;
 	}
-	say("  started %s, pid %d, region on fd 3, DT_META=%s", d->exec_argv[0], (int)pid,
-	    d->meta_path);
+	if (d->qemu)
+		say("  QEMU (pid %d) runs the guest", (int)pid);
+	else
+		say("  started %s, pid %d, region on fd 3, DT_META=%s", d->exec_argv[0],
+		    (int)pid, d->meta_path);
 	json_set("workload_pid", json_object_new_int(pid));
 	json_write();
 	if (!d->wait)
@@ -3468,7 +3651,7 @@ enum {
 	OPT_PID, OPT_FREEZE, OPT_CGROUP, OPT_META, OPT_DOWNTIME, OPT_MAXR, OPT_TIMEOUT,
 	OPT_ONTO, OPT_COLD, OPT_KEEP, OPT_TRACKER, OPT_SENDER, OPT_IOTO, OPT_FRTO, OPT_JSON,
 	OPT_QUIET, OPT_PROBE, OPT_NOPROBE, OPT_CONTROL, OPT_PAUSETO, OPT_NOTHR, OPT_THRINIT,
-	OPT_THRINC, OPT_THRROUNDS, OPT_NOSETTLE, OPT_THRWITH, OPT_RECTO,
+	OPT_THRINC, OPT_THRROUNDS, OPT_NOSETTLE, OPT_THRWITH, OPT_RECTO, OPT_QEMU,
 };
 
 static const struct option opts[] = {
@@ -3506,6 +3689,7 @@ static const struct option opts[] = {
 	{ "no-settle", no_argument, NULL, OPT_NOSETTLE },
 	{ "throttle-with", required_argument, NULL, OPT_THRWITH },
 	{ "reconnect-timeout", required_argument, NULL, OPT_RECTO },
+	{ "qemu", required_argument, NULL, OPT_QEMU },
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 }
 };
@@ -3603,6 +3787,73 @@ static int cmd_ctl(int argc, char **argv)
 	return EXIT_OK;
 }
 
+/* ---- hold -------------------------------------------------------------- */
+
+/* BYTES with an optional K, M or G (powers of 1024). */
+static int parse_size(const char *s, uint64_t *v)
+{
+	static const char units[] = "KMG";
+	const char *u;
+	uint64_t n, mul = 1;
+	char *end;
+
+	errno = 0;
+	n = strtoull(s, &end, 10);
+	if (errno || end == s || s[0] == '-')
+		return -EINVAL;
+	if (*end && (u = strchr(units, *end)) && *u) {
+		mul = 1ULL << (10 * (u - units + 1));
+		end++;
+	}
+	if (*end || n > UINT64_MAX / mul)
+		return -EINVAL;
+	*v = n * mul;
+	return 0;
+}
+
+/*
+ * dt-migrate hold --size S: create a region and keep it open until SIGINT or
+ * SIGTERM, so that a VMM started after it can take its RAM from
+ * /proc/PID/fd/N (QEMU: memory-backend-file,mem-path=...,share=on).
+ */
+static int cmd_hold(int argc, char **argv)
+{
+	static const struct option hopts[] = {
+		{ "size", required_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	uint64_t size = 0;
+	int opt, dev, fd;
+
+	while ((opt = getopt_long(argc, argv, "+h", hopts, NULL)) != -1) {
+		if (opt == 'h') {
+			usage(stdout);
+			return EXIT_OK;
+		}
+		if (opt != 's' || parse_size(optarg, &size) || !size || size % PS)
+			return bad("%s", "hold needs --size BYTES[K|M|G], a multiple of 4096");
+	}
+	if (optind < argc || !size)
+		return bad("%s", "usage: dt-migrate hold --size BYTES[K|M|G]");
+	if (install_signals())
+		return EXIT_ABORTED;
+	dev = dt_open();
+	fd = dev < 0 ? dev : dt_region_create(dev, size);
+	if (fd < 0) {
+		fprintf(stderr, "dt-migrate hold: a region of %llu MiB: %s%s\n",
+			(unsigned long long)(size >> 20), strerror(-fd),
+			dev < 0 ? " (" DT_DEV_PATH ": is dirtytrack.ko loaded?)" : "");
+		return EXIT_ABORTED;
+	}
+	close(dev);
+	printf("/proc/%d/fd/%d\n", (int)getpid(), fd);
+	fflush(stdout);
+	while (!stop_signal)
+		pause();
+	return EXIT_OK;
+}
+
 int main(int argc, char **argv)
 {
 	static struct src s = { .downtime_ms = 300, .max_rounds = 30, .freeze_timeout_ms = 5000,
@@ -3621,8 +3872,10 @@ int main(int argc, char **argv)
 	}
 	if (argc >= 2 && !strcmp(argv[1], "ctl"))
 		return cmd_ctl(argc - 1, argv + 1);
+	if (argc >= 2 && !strcmp(argv[1], "hold"))
+		return cmd_hold(argc - 1, argv + 1);
 	if (argc < 2 || (strcmp(argv[1], "send") && strcmp(argv[1], "receive")))
-		return bad("the first argument must be send, receive or ctl, not '%s'",
+		return bad("the first argument must be send, receive, ctl or hold, not '%s'",
 			   argc < 2 ? "" : argv[1]);
 	send = !strcmp(argv[1], "send");
 	argv++;
@@ -3650,6 +3903,7 @@ int main(int argc, char **argv)
 				return bad("--receiver: '%s' is not auto, kernel or user", optarg);
 			break;
 		case OPT_REGION: s.region = optarg; break;
+		case OPT_QEMU: s.qemu = d.qemu = optarg; break;
 		case OPT_PID:
 			if (parse_int("--pid", optarg, 1, &v))
 				return EXIT_USAGE;
@@ -3751,8 +4005,13 @@ int main(int argc, char **argv)
 	}
 	if (optind < argc)
 		return bad("unexpected argument '%s'", argv[optind]);
-	if (send && (!s.to || !s.region))
-		return bad("%s", "send needs --to HOST:PORT and --region /proc/PID/fd/N");
+	if (send && (!s.to || (!s.region && !s.qemu)))
+		return bad("%s", "send needs --to HOST:PORT and --region /proc/PID/fd/N (or --qemu)");
+	if (send && s.qemu && (s.meta_path || s.pid || s.freeze || s.cgroup))
+		return bad("%s", "--qemu takes the device state, the pid and the freeze from "
+			   "QEMU: no --meta, --pid, --freeze or --cgroup");
+	if (!send && d.qemu && !d.exec_argv)
+		return bad("%s", "receive --qemu needs --exec QEMU-COMMAND (with -incoming defer)");
 	if (!send && !d.listen)
 		return bad("%s", "receive needs --listen ADDR:PORT");
 	if (d.wait && !d.exec_argv)
