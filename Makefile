@@ -172,7 +172,14 @@ $(LIB): $(LIB_OBJS)
 	@mkdir -p $(dir $@)
 	$(AR) rcs $@ $^
 
-tests: $(VM_TESTS) $(HOST_TESTS) $(TEST_TOOLS) tests/splat/dt_splat.ko
+tests: $(VM_TESTS) $(HOST_TESTS) $(TEST_TOOLS) $(O)/tests/ledger-guest.elf tests/splat/dt_splat.ko
+
+# The QEMU test's guest: a 32-bit multiboot image QEMU boots with -kernel.
+$(O)/tests/ledger-guest.elf: tests/qemu/ledger-guest.c tests/qemu/ledger-guest.ld
+	@mkdir -p $(dir $@)
+	$(CC) -m32 -std=c11 -O2 -Wall -Wextra -Werror -ffreestanding -fno-pic -no-pie \
+		-fno-stack-protector -nostdlib -static -Wl,-T,tests/qemu/ledger-guest.ld \
+		-Wl,--build-id=none -Wl,--no-warn-rwx-segments -o $@ $<
 
 $(O)/tests/%: tests/tools/%.c $(LIB) $(HDRS)
 	@mkdir -p $(dir $@)
