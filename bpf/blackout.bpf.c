@@ -17,6 +17,13 @@
  * and are no pause. A task that has been on a CPU since before the probe
  * attached is not counted until it first leaves it.)
  *
+ * A workload can also be paused without being parked: a VMM stops its vCPU
+ * threads by having them wait on a condition variable (QEMU's stop). With
+ * gap_ns set, a task of the workload that runs again after nothing of it
+ * ran for at least gap_ns is a pause too (BO_IDLE), however it slept: for
+ * vCPU threads of a guest that is never idle that long, that is the
+ * blackout of a QEMU migration, with or without dirtytrack.
+ *
  * Each program comes as tp_btf (typed by BTF) and raw_tp (for kernels the
  * loader finds without BTF); both read through CO-RE, like libbpf-tools.
  */
@@ -42,6 +49,8 @@ volatile __u64 target_cgid;
 volatile char target_comm[16];
 /* Only this region's module events, if nonzero. */
 volatile unsigned long target_ino;
+/* Nothing of the workload ran for this long (ns): a pause too (0: off). */
+volatile __u64 gap_ns;
 
 struct blackout_state state;
 
@@ -158,22 +167,30 @@ static __always_inline void switched(bool preempt, struct task_struct *prev,
 
 		pid = BPF_CORE_READ(next, pid);
 		f = bpf_map_lookup_elem(&tasks, &pid);
-		/* A parked task back while nothing of the workload is on a CPU. */
-		if (f && (*f & BO_PARKED)) {
-			struct blackout_event *e = NULL;
+		/*
+		 * A parked task back while nothing of the workload is on a CPU
+		 * and the last of it to leave a CPU was parked, not preempted;
+		 * or with gap_ns, any task back after the workload was off every
+		 * CPU that long.
+		 */
+		bool parked = f && (*f & BO_PARKED) && on_cpu <= 0 && last_out_how;
+		bool idle = gap_ns && on_cpu <= 0 && state.last_run &&
+			    now - state.last_run >= gap_ns;
 
-			/* ... and the last of it to leave a CPU was parked, not preempted. */
-			if (on_cpu <= 0 && last_out_how)
-				e = event(BO_EV_PAUSE, now);
+		if (parked || idle) {
+			struct blackout_event *e = event(BO_EV_PAUSE, now);
+
 			if (e) {
 				e->pid = pid;
 				e->last_run = state.last_run;
 				e->parked = state.parked;
-				e->how = state.how;
+				e->how = parked ? state.how : BO_IDLE;
 				e->nparked = state.nparked;
 				bpf_ringbuf_submit(e, 0);
 				__sync_fetch_and_add(&state.pauses, 1);
 			}
+		}
+		if (f && (*f & BO_PARKED)) {
 			state.how = 0;
 			state.nparked = 0;
 		}

@@ -6,6 +6,8 @@
 /* How a task of the workload was parked when it left the CPU. */
 #define BO_STOPPED	1	/* SIGSTOP (or ptrace): __TASK_STOPPED, __TASK_TRACED */
 #define BO_FROZEN	2	/* the cgroup v2 freezer: task->frozen */
+/* Not parked: nothing of it ran for the probe's gap_ns (dt-blackout --gap). */
+#define BO_IDLE		4
 
 enum blackout_event_type {
 	BO_EV_PAUSE = 1,	/* the workload ran again after being parked */

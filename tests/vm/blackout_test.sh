@@ -99,6 +99,51 @@ else
 fi
 kill $SPID
 wait $SPID 2>/dev/null
+
+# --gap: a workload that sleeps 0.8 s of its own accord (as a stopped QEMU's
+# vCPU threads wait on a condition variable) is no pause without --gap,
+# and an "idle" one with --gap 300, within the sleep as the test timed it.
+gap() {	# gap NAME [DT-BLACKOUT ARGS...]
+	local name=$1
+	shift
+	rm -f "$work/ready" "$work/go"
+	$PY - "$work/go" "$work/$name.own" <<'PY' &
+import os, sys, time
+now = lambda: time.clock_gettime_ns(time.CLOCK_TAI)
+while not os.path.exists(sys.argv[1]): pass
+end = time.time() + 0.2
+while time.time() < end: pass
+t1 = now(); time.sleep(0.8); t2 = now()
+end = time.time() + 0.2
+while time.time() < end: pass
+open(sys.argv[2], "w").write(f"{t1} {t2}\n")
+PY
+	local wp=$!
+	"$BO" --pid $wp "$@" --json "$work/$name.json" --ready-file "$work/ready" \
+		> "$work/$name.log" 2>&1 &
+	local bp=$!
+	for i in $(seq 300); do [ -s "$work/ready" ] && break; sleep 0.1; done
+	touch "$work/go"
+	wait $wp
+	kill -INT $bp 2>/dev/null
+	wait $bp
+}
+gap nogap
+check "no --gap: a sleep of its own is no pause" \
+	'[ "$(jq ".pauses | length" "$work/nogap.json")" = 0 ]'
+gap gap --gap 300
+read -r t1 t2 < "$work/gap.own"
+check "--gap 300: the 0.8 s sleep is one idle pause, within the test's timing" \
+	'$PY - "$work/gap.json" $t1 $t2 $tick_ns <<"PY"
+import json, sys
+p = [x for x in json.load(open(sys.argv[1]))["pauses"] if x["blackout_ms"] >= 700]
+t1, t2, tick = map(int, sys.argv[2:])
+ok = len(p) == 1 and p[0]["how"] == "idle"
+ok = ok and t1 - tick <= p[0]["last_run_ns"] <= t1 + tick and p[0]["ran_again_ns"] <= t2 + tick
+b = p[0]["blackout_ms"] if p else 0
+print(f"# idle pause {b:.3f} ms; the test slept {(t2-t1)/1e6:.3f} ms")
+sys.exit(not ok)
+PY'
 check "no BPF programs left after the runs" '[ "$(leftover)" = 0 ]'
 
 # Bad use.

@@ -35,6 +35,11 @@ struct dt_bo *dt_bo_open(unsigned long region_ino, char *why, size_t len);
 int dt_bo_target(struct dt_bo *b, pid_t pid, const char *cgroup, const char *comm,
 		 char *why, size_t len);
 void dt_bo_set_region(struct dt_bo *b, unsigned long region_ino);
+/*
+ * Also report as a pause (how BO_IDLE) any stretch of at least @gap_ns in
+ * which nothing of the workload ran, however it slept (0: off, the default).
+ */
+void dt_bo_set_gap(struct dt_bo *b, uint64_t gap_ns);
 /* Hand the events to @cb, waiting up to @timeout_ms for one; count or -errno. */
 int dt_bo_poll(struct dt_bo *b, int timeout_ms, dt_bo_cb cb, void *ctx);
 /* The probe's live state (last run, last parked, exec, counters). */

@@ -192,6 +192,11 @@ void dt_bo_set_region(struct dt_bo *b, unsigned long region_ino)
 	b->skel->bss->target_ino = region_ino;
 }
 
+void dt_bo_set_gap(struct dt_bo *b, uint64_t gap_ns)
+{
+	b->skel->bss->gap_ns = gap_ns;
+}
+
 int dt_bo_poll(struct dt_bo *b, int timeout_ms, dt_bo_cb cb, void *ctx)
 {
 	b->cb = cb;

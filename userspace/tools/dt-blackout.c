@@ -30,7 +30,7 @@ static void usage(FILE *f)
 "    dt-blackout - measure the pauses a workload really sees, with eBPF\n"
 "\n"
 "SYNOPSIS\n"
-"    dt-blackout (--pid PID | --cgroup PATH) [--comm PREFIX] [--region FILE]\n"
+"    dt-blackout (--pid PID | --cgroup PATH) [--comm PREFIX] [--gap MS] [--region FILE]\n"
 "                [--count N] [--duration SECONDS] [--json FILE] [--ready-file FILE]\n"
 "                [--quiet]\n"
 "    dt-blackout --help\n"
@@ -43,9 +43,17 @@ static void usage(FILE *f)
 "    runs again and nothing of the workload ran since its last task left the\n"
 "    CPU, that was a pause, and its blackout is the time between the two\n"
 "    switches: no task of the workload could run. This measures any pause,\n"
-"    whoever caused it: a dt-migrate migration, CRIU, or a QEMU migration\n"
-"    that does not use dirtytrack (watch its vCPU threads with --comm 'CPU ')\n"
-"    to compare with the downtime QEMU reports.\n"
+"    whoever caused it: a dt-migrate migration, CRIU, the cgroup freezer.\n"
+"\n"
+"    A VMM pauses its guest without parking anything: QEMU's stop has its\n"
+"    vCPU threads wait on a condition variable. With --gap MS, a task that\n"
+"    runs again after nothing of the workload ran for at least MS ms is a\n"
+"    pause too (\"idle\"), however it slept. Watch a QEMU's vCPU threads\n"
+"    (--comm 'CPU ', with QEMU's -name NAME,debug-threads=on) with a gap\n"
+"    longer than the guest ever idles: that is the blackout of a QEMU\n"
+"    migration, with or without dirtytrack, to compare with the downtime\n"
+"    QEMU reports. To span two QEMUs (the source and the incoming one on\n"
+"    one host), put both in one cgroup and watch it.\n"
 "\n"
 "    When dirtytrack.ko is loaded, it also reports each migration round the\n"
 "    module carries: rounds STREAM sent (records, bytes, the link rate since\n"
@@ -62,6 +70,9 @@ static void usage(FILE *f)
 "                       (with --pid, only the process's tasks in it)\n"
 "    --comm PREFIX      only threads whose name starts with PREFIX (QEMU's\n"
 "                       vCPU threads: 'CPU ')\n"
+"    --gap MS           also count as a pause any stretch of at least MS ms\n"
+"                       in which no task of the workload ran (default 0: only\n"
+"                       stopped or frozen ones)\n"
 "    --region FILE      the module's events for this region only (a path\n"
 "                       that opens it, e.g. /proc/PID/fd/N); default: all\n"
 "    --count N          exit after N pauses (default 0: no limit)\n"
@@ -73,7 +84,7 @@ static void usage(FILE *f)
 "    -h, --help         this text\n"
 "\n"
 "OUTPUT\n"
-"    pause N: BLACKOUT ms blackout (frozen|stopped), last run T1, ran again T2\n"
+"    pause N: BLACKOUT ms blackout (frozen|stopped|idle), last run T1, ran again T2\n"
 "        (pid P)\n"
 "    round R sent: K records, B MiB; L MB/s, F write faults/s, H harvests\n"
 "        in M ms, since the previous round\n"
@@ -90,8 +101,8 @@ static void usage(FILE *f)
 "EXAMPLES\n"
 "    The blackout of the next freeze of a cgroup:\n"
 "        dt-blackout --cgroup /sys/fs/cgroup/vm1 --count 1\n"
-"    QEMU's vCPUs during a migration, as JSON:\n"
-"        dt-blackout --pid $(pidof qemu-system-x86_64) --comm 'CPU ' --json out.json\n"
+"    The vCPUs of the QEMUs in cgroup vm1 during a migration, as JSON:\n"
+"        dt-blackout --cgroup /sys/fs/cgroup/vm1 --comm 'CPU ' --gap 20 --json out.json\n"
 "\n"
 "REQUIREMENTS\n"
 "    root (CAP_BPF, CAP_PERFMON), a kernel with BPF and, preferably, BTF.\n");
@@ -105,7 +116,7 @@ struct hist {
 static struct {
 	pid_t pid;
 	const char *cgroup, *comm, *region, *json, *ready;
-	unsigned long count, duration;
+	unsigned long count, duration, gap_ms;
 	bool quiet;
 } opt;
 
@@ -199,7 +210,7 @@ static void on_event(void *ctx, const struct blackout_event *e)
 	switch (e->type) {
 	case BO_EV_PAUSE: {
 		uint64_t b = e->ts - e->last_run;
-		const char *how = e->how == BO_FROZEN ? "frozen" :
+		const char *how = e->how == BO_IDLE ? "idle" : e->how == BO_FROZEN ? "frozen" :
 				  e->how == BO_STOPPED ? "stopped" : "frozen+stopped";
 
 		run.npauses++;
@@ -336,6 +347,7 @@ static int parse(int argc, char **argv)
 		{ "pid", required_argument, NULL, 'p' },
 		{ "cgroup", required_argument, NULL, 'g' },
 		{ "comm", required_argument, NULL, 'c' },
+		{ "gap", required_argument, NULL, 'G' },
 		{ "region", required_argument, NULL, 'r' },
 		{ "count", required_argument, NULL, 'n' },
 		{ "duration", required_argument, NULL, 'd' },
@@ -360,6 +372,10 @@ static int parse(int argc, char **argv)
 			if (!*optarg || strlen(optarg) > 15)
 				return bad("--comm: '%s': want 1 to 15 characters", optarg);
 			opt.comm = optarg;
+			break;
+		case 'G':
+			if (!number(optarg, 1UL << 32, &opt.gap_ms) || !opt.gap_ms)
+				return bad("--gap: '%s' is not a number of milliseconds", optarg);
 			break;
 		case 'r': opt.region = optarg; break;
 		case 'n':
@@ -445,6 +461,7 @@ int main(int argc, char **argv)
 		dt_bo_close(b);
 		return EXIT_FAIL;
 	}
+	dt_bo_set_gap(b, opt.gap_ms * 1000000ULL);
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	if (opt.ready) {
@@ -465,6 +482,8 @@ int main(int argc, char **argv)
 			printf(" cgroup %s", opt.cgroup);
 		if (opt.comm)
 			printf(", threads named %s*", opt.comm);
+		if (opt.gap_ms)
+			printf(", gaps of %lu ms or more", opt.gap_ms);
 		printf(" (probe %s, times in CLOCK_TAI seconds)\n", dt_bo_kind(b));
 	}
 	t0 = dt_bo_now();

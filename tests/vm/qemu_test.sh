@@ -1,0 +1,227 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# dt-migrate with QEMU as its client, in the test VM (guest-tests.sh "qemu"):
+# Debian's QEMU runs inside the VM (TCG in TCG, so the guest is tiny: the
+# ledger guest, tests/qemu/ledger-guest.c, 32 MiB) with its RAM in a region
+# held by dt-migrate hold, in the source network namespace; dt-migrate
+# receive starts the incoming QEMU in the destination one. The guest checks
+# its own RAM (every page, every generation) and reports on its serial
+# port, so a migration is proven by the destination guest going on from
+# where the source stopped without a "LEDGER BAD" line; an abort by the
+# source guest going on. TAP on stdout.
+set -u
+top=$(cd "$(dirname "$0")/../.." && pwd)
+work=$(mktemp -d)	# QMP sockets: not on the 9p share
+. "$top/tests/vm/migrate_lib.sh"
+# Which parts (all by default): live abort-precopy abort-commit usage
+parts=" ${DT_QEMU_TESTS:-live abort-precopy abort-commit usage} "
+want() { [[ $parts == *" $1 "* ]]; }
+# Keep the logs where run.sh collects results.
+keep_logs() {
+	[ -n "${DT_OUT:-}" ] || return 0
+	mkdir -p "$DT_OUT/qemu_test"
+	cp "$work"/*.log "$work"/*.ser* "$work"/*.json "$DT_OUT/qemu_test/" 2>/dev/null
+	{ cat /sys/module/dirtytrack/refcnt; ps axo pid,ppid,stat,cmd; ls -l /proc/[0-9]*/fd 2>/dev/null | grep -i dirty; } > "$DT_OUT/qemu_test/procs.txt" 2>&1
+	return 0
+}
+
+n=0 status=0
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+notok() {
+	n=$((n + 1)) status=1
+	echo "not ok $n - $1"
+	shift
+	for f in "$@"; do
+		[ -f "$f" ] && sed "s|^|#   $(basename "$f"): |" "$f" | tail -n 15
+	done
+}
+# check NAME COND...: one TAP line; on failure show the run's logs
+check() {
+	local name=$1
+	shift
+	if eval "$*"; then ok "$name"; else notok "$name: $*" "$work/$T".*log "$work/$T".ser*; fi
+}
+
+LEDGER=$top/out/tests/ledger-guest.elf
+QMP="$PY $top/tests/tools/qmp.py"
+SZ=32M
+# The machine both QEMUs run: its RAM is memory-backend ram0, which each
+# side defines with its own mem-path.
+QEMU=(qemu-system-x86_64 -nodefaults -display none -machine pc,accel=tcg,memory-backend=ram0
+      -m $SZ -kernel "$LEDGER" -append rate=4 -name ledger,debug-threads=on)
+
+# wait_for FILE PATTERN SECONDS (of the clock: a loaded TCG guest forks slowly)
+wait_for() {
+	local end=$((SECONDS + $3))
+	while [ $SECONDS -lt $end ]; do
+		grep -q "$2" "$1" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	grep -q "$2" "$1" 2>/dev/null
+}
+# The last generation a serial log reports done (0: none).
+last_gen() { grep -o 'gen [0-9]* ok' "$1" 2>/dev/null | tail -n 1 | awk '{print $2} END {if (!NR) print 0}'; }
+qstatus() { $QMP "$1" query-status 2>/dev/null | jq -r .status; }
+gone() { ! kill -0 "$1" 2>/dev/null || [ "$(ps -o stat= -p "$1")" = Z ]; }
+
+# start_source NAME [QEMU ARGS...]: hold a region and run the ledger guest
+# on it in the source namespace, until it has done a generation.
+start_source() {
+	T=$1
+	shift
+	# Simple commands, not functions: $! is the process itself (nsenter execs it).
+	nsenter --net=/run/netns/$NS_SRC "$MIG" hold --size $SZ > "$work/$T.hold.log" 2>&1 &
+	HOLD_PID=$!
+	disown $HOLD_PID
+	wait_for "$work/$T.hold.log" '^/proc/' 10 || return 1
+	REGION=$(head -n 1 "$work/$T.hold.log")
+	nsenter --net=/run/netns/$NS_SRC "${QEMU[@]}" "$@" \
+		-object memory-backend-file,id=ram0,size=$SZ,mem-path="$REGION",share=on \
+		-serial file:"$work/$T.ser1" -qmp unix:"$work/$T.q1",server=on,wait=off \
+		> "$work/$T.qemu1.log" 2>&1 &
+	SRC_QEMU=$!
+	disown $SRC_QEMU
+	wait_for "$work/$T.ser1" 'gen 1 ok' 120
+}
+
+# start_dest NAME [RECEIVE ARGS...]: dt-migrate receive --qemu, starting
+# the incoming QEMU with the received region as its RAM (fd 3).
+start_dest() {
+	local name=$1
+	shift
+	start_receiver "$name" --io-timeout 60 "$@" --qemu "$work/$name.q2" --exec "${QEMU[@]}" \
+		-object memory-backend-file,id=ram0,size=$SZ,mem-path=/proc/self/fd/3,share=on \
+		-serial file:"$work/$name.ser2" -qmp unix:"$work/$name.q2",server=on,wait=off \
+		-incoming defer
+}
+
+qsend() {
+	local name=$1
+	shift
+	in_src timeout 600 "$MIG" send --to "$DST_IP:$PORT" --token-file "$work/token" --io-timeout 60 \
+		--qemu "$work/$name.q1" --json "$work/$name.src.json" "$@" \
+		> "$work/$name.src.log" 2>&1
+}
+
+stop_all() {
+	kill -9 ${SRC_QEMU:-} ${HOLD_PID:-} 2>/dev/null
+	pkill -9 -f "ledger,debug-threads=on" 2>/dev/null
+	# Gone, so that their regions are too (the module unloads after us).
+	for i in $(seq 100); do
+		pgrep -f "ledger,debug-threads=on" > /dev/null ||
+			{ [ -z "${HOLD_PID:-}" ] || gone $HOLD_PID; } && break
+		sleep 0.1
+	done
+}
+
+# The source guest must go on by itself: two more generations, no error.
+source_goes_on() {
+	local g
+	[ "$(qstatus "$work/$T.q1")" = running ] || return 1
+	g=$(last_gen "$work/$T.ser1")
+	wait_for "$work/$T.ser1" "gen $((g + 2)) ok\|BAD" 60 && ! grep -q BAD "$work/$T.ser1"
+}
+
+mig_setup || { echo "not ok 1 - setup"; exit 1; }
+pin_probes
+echo "TAP version 13"
+
+# ---- a live migration ---------------------------------------------------
+T=live
+if ! want $T; then :
+elif start_source $T; then
+	start_dest $T || notok "$T: the receiver did not listen" "$work/$T".*log
+	qsend $T
+	rc_send=$?
+	wait $RECV_PID
+	rc_recv=$?
+	src_gen=$(last_gen "$work/$T.ser1")
+	check "$T: dt-migrate send and receive exit 0" '[ $rc_send = 0 ] && [ $rc_recv = 0 ]'
+	check "$T: the region was found from QEMU's memory-backend-file" \
+		'grep -q "migrating $REGION " "$work/$T.src.log"'
+	check "$T: pre-copy ran rounds while the guest wrote" \
+		'[ "$(jq ".rounds | length" "$work/$T.src.json")" -ge 2 ]'
+	check "$T: device state went as META" \
+		'[ "$(jq .status "$work/$T.src.json")" = "\"completed\"" ]'
+	check "$T: the source QEMU ends stopped (postmigrate)" \
+		'[ "$(qstatus "$work/$T.q1")" = postmigrate ]'
+	check "$T: the destination QEMU runs the guest" \
+		'[ "$(qstatus "$work/$T.q2")" = running ]'
+	check "$T: the destination guest goes on from where the source stopped" \
+		'wait_for "$work/$T.ser2" "gen $((src_gen + 2)) ok\|BAD" 120 &&
+		 grep -q "gen $((src_gen + 2)) ok" "$work/$T.ser2" &&
+		 [ "$(grep -o "gen [0-9]* ok" "$work/$T.ser2" | head -n 1 | cut -d" " -f2)" -le $((src_gen + 1)) ]'
+	check "$T: its ledger checks out (no LEDGER BAD on either side)" \
+		'! grep -q BAD "$work/$T.ser1" "$work/$T.ser2"'
+	check "$T: the source guest did not run after the stop" \
+		'g=$(last_gen "$work/$T.ser1"); sleep 2; [ "$(last_gen "$work/$T.ser1")" = "$g" ]'
+else
+	notok "$T: the source guest did not start" "$work/$T".*log
+fi
+stop_all
+
+# ---- abort in pre-copy: it cannot converge under a 0 ms limit -----------
+T=abort-precopy
+if ! want $T; then :
+elif start_source $T; then
+	start_dest $T || notok "$T: the receiver did not listen" "$work/$T".*log
+	qsend $T --downtime-limit 0 --max-rounds 1 --on-timeout cancel
+	rc_send=$?
+	wait $RECV_PID
+	rc_recv=$?
+	check "$T: both sides exit 1 (aborted)" '[ $rc_send = 1 ] && [ $rc_recv = 1 ]'
+	check "$T: in stage 2" '[ "$(jq -r .failed_stage "$work/$T.src.json")" = "iterative pre-copy" ]'
+	check "$T: the source guest goes on, its ledger intact" source_goes_on
+	check "$T: the incoming QEMU is gone" '! pgrep -f "$work/$T.q2" > /dev/null'
+else
+	notok "$T: the source guest did not start" "$work/$T".*log
+fi
+stop_all
+
+# ---- abort in commitment: the destination cannot load the device state ---
+# The source has a device (a watchdog) the destination lacks: QEMU refuses
+# its state after the source QEMU saved it and stopped for good; the
+# source must cancel and continue the guest.
+T=abort-commit
+if ! want $T; then :
+elif start_source $T -device i6300esb; then
+	start_dest $T || notok "$T: the receiver did not listen" "$work/$T".*log
+	qsend $T
+	rc_send=$?
+	wait $RECV_PID
+	rc_recv=$?
+	check "$T: both sides exit 1 (aborted)" '[ $rc_send = 1 ] && [ $rc_recv = 1 ]'
+	check "$T: in stage 4, with QEMU's reason" \
+		'[ "$(jq -r .failed_stage "$work/$T.src.json")" = commitment ] &&
+		 grep -q "Unknown savevm section" "$work/$T.dst.log" &&
+		 grep -q "refused: QEMU.s incoming migration failed" "$work/$T.src.log"'
+	check "$T: the source guest goes on, its ledger intact" source_goes_on
+	check "$T: the incoming QEMU is gone" '! pgrep -f "$work/$T.q2" > /dev/null'
+else
+	notok "$T: the source guest did not start" "$work/$T".*log
+fi
+stop_all
+
+# ---- what the tools refuse ------------------------------------------------
+T=usage
+want $T && {
+in_src "$MIG" hold --size 12345 > "$work/$T.hold.log" 2>&1
+rc=$?
+check "$T: hold --size that is no multiple of 4096: exit 2" '[ $rc = 2 ]'
+"$MIG" receive --listen 127.0.0.1:1 --qemu "$work/x" > "$work/$T.recv.log" 2>&1
+rc=$?
+check "$T: receive --qemu without --exec: exit 2" '[ $rc = 2 ] && grep -q "needs --exec" "$work/$T.recv.log"'
+"$MIG" send --to 127.0.0.1:1 --qemu "$work/x" --pid 1 > "$work/$T.send.log" 2>&1
+rc=$?
+check "$T: send --qemu with --pid: exit 2" '[ $rc = 2 ]'
+"$MIG" send --to 127.0.0.1:1 --token-file "$work/token" --qemu "$work/none" --io-timeout 1 \
+	> "$work/$T.send2.log" 2>&1
+rc=$?
+check "$T: send --qemu with no QEMU there: exit 1, says so" \
+	'[ $rc = 1 ] && grep -q "QMP $work/none" "$work/$T.send2.log"'
+}
+
+echo "1..$n"
+keep_logs
+rm -rf "$work"
+exit $status
