@@ -98,6 +98,7 @@ if [ "$what" = all ] || [ "$what" = vm ]; then
 		out/tests/ioctl_fuzz_test out/tests/recv_fuzz_test \
 		load_cycles $smoke
 	vmrun migrate 2 bash tests/vm/guest-tests.sh migrate
+	vmrun qemu 2 bash tests/vm/guest-tests.sh qemu
 	vmrun smp1 1 bash tests/vm/guest-tests.sh out/tests/race_test out/tests/env_test bpf blackout
 	echo "== VM harness self-test (splats must fail a run)"
 	bash tests/vm/selftest.sh > "$res/vm-selftest.tap" 2>&1

@@ -413,6 +413,15 @@ int dt_qmp_load_state(struct dt_qmp *q, const void *buf, size_t len, int timeout
 			off += (size_t)n;
 	}
 	close(wfd);
+	if (ret && ret != -EIO) {
+		/* QEMU's own word on why it stopped reading, when it has one */
+		char mine[sizeof(q->why)];
+
+		memcpy(mine, q->why, sizeof(mine));
+		if (migrate_wait(q, "incoming migration", now_ms() + 2000) == -EIO)
+			return -EIO;
+		memcpy(q->why, mine, sizeof(mine));
+	}
 	return ret ? ret : migrate_wait(q, "incoming migration", end);
 }
 

@@ -88,8 +88,9 @@ static void usage(FILE *f)
 "    dt-migrate receive --listen ADDR:PORT [--token-file FILE] [--receiver auto|kernel|user]\n"
 "                       [--timeout S] [--io-timeout S] [--reconnect-timeout S]\n"
 "                       [--json FILE] [--wait]\n"
-"                       [--[no-]blackout-probe] [--exec CMD [ARGS...]]\n"
-"    dt-migrate send --to HOST:PORT --region /proc/PID/fd/N [--token-file FILE]\n"
+"                       [--[no-]blackout-probe] [--qemu QMP_SOCKET] [--exec CMD [ARGS...]]\n"
+"    dt-migrate send --to HOST:PORT (--region /proc/PID/fd/N | --qemu QMP_SOCKET)\n"
+"                    [--token-file FILE]\n"
 "                    [--pid PID] [--freeze cgroup|sigstop] [--cgroup PATH] [--meta FILE]\n"
 "                    [--downtime-limit MS] [--no-settle] [--max-rounds N] [--timeout S]\n"
 "                    [--on-timeout cancel|force] [--cold] [--keep-source]\n"
@@ -102,6 +103,7 @@ static void usage(FILE *f)
 "                    [--throttle-increment PCT] [--throttle-rounds N]\n"
 "                    [--throttle-with auto|module|cpu-max]\n"
 "    dt-migrate ctl SOCKET pause|step|resume|cancel|status [--json]\n"
+"    dt-migrate hold --size BYTES[K|M|G]\n"
 "    dt-migrate --help\n"
 "\n"
 "DESCRIPTION\n"
@@ -190,13 +192,29 @@ static void usage(FILE *f)
 "    --wait\n"
 "           With --exec, wait for CMD and exit with its status (default: exit 0\n"
 "           once CMD is started).\n"
+"    --qemu QMP_SOCKET\n"
+"           --exec is an incoming QEMU (see QEMU): it is started at the\n"
+"           reservation, not after commitment, and must open QMP_SOCKET\n"
+"           (-qmp unix:QMP_SOCKET,server=on,wait=off) and wait with -incoming\n"
+"           defer. Once every round arrived, its device state is loaded; the\n"
+"           destination confirms commitment only after QEMU says the incoming\n"
+"           migration completed; activation is QMP cont.\n"
 "\n"
 "SEND OPTIONS\n"
 "    --to HOST:PORT\n"
 "           The destination's --listen address. Required.\n"
 "    --region /proc/PID/fd/N\n"
 "           The workload's memory: a dirtytrack region fd of a running process,\n"
-"           reopened by path. Required.\n"
+"           reopened by path. Required, except with --qemu.\n"
+"    --qemu QMP_SOCKET\n"
+"           The workload is a QEMU guest whose RAM is the region (see QEMU),\n"
+"           driven through its QMP socket: QMP stop freezes it, cont thaws it\n"
+"           after an abort, and QEMU's own migration with x-ignore-shared\n"
+"           (which leaves the region out) carries its device state as META.\n"
+"           The region is, unless --region says otherwise, the mem-path of\n"
+"           QEMU's one memory-backend-file. After activation the source QEMU\n"
+"           is left stopped (postmigrate), for its owner to quit. Takes no\n"
+"           --pid, --freeze, --cgroup or --meta.\n"
 "    --pid PID\n"
 "           The workload's process (default: PID of --region's path).\n"
 "    --freeze cgroup|sigstop\n"
@@ -285,6 +303,19 @@ static void usage(FILE *f)
 "           where the budget exists (cpu-max: what make bench-migrate\n"
 "           compares the budget with).\n"
 "\n"
+"QEMU\n"
+"    An unmodified QEMU (7.2 or later) can be the VMM: its guest RAM is a\n"
+"    region that `dt-migrate hold --size BYTES` creates and holds (it\n"
+"    prints /proc/PID/fd/N, then waits for SIGINT or SIGTERM), given to\n"
+"    QEMU as\n"
+"        -object memory-backend-file,id=ram0,size=BYTES,mem-path=/proc/PID/fd/N,share=on\n"
+"        -machine memory-backend=ram0\n"
+"    The incoming QEMU gets the same machine and devices, with\n"
+"    mem-path=/proc/self/fd/3 (the received region) and -incoming defer,\n"
+"    which keeps QEMU from writing its ROMs into guest RAM. Name QEMU's\n"
+"    threads (-name NAME,debug-threads=on) for the eBPF blackout: it is the\n"
+"    gap in its vCPU threads' runs. Documentation/qemu.rst has the rest.\n"
+"\n"
 "PAUSING (dt-migrate ctl)\n"
 "    dt-migrate ctl SOCKET pause stops sending at the next pause point and\n"
 "    answers once there (or, after 30 s, that the pause is still pending):\n"
@@ -345,6 +376,10 @@ static void usage(FILE *f)
 "    Pause a migration started with --control /run/dt.sock, then resume it:\n"
 "        dt-migrate ctl /run/dt.sock pause\n"
 "        dt-migrate ctl /run/dt.sock resume\n"
+"    A QEMU guest (QEMU's command line in Documentation/qemu.rst):\n"
+"        dt-migrate receive --listen 0.0.0.0:7070 --token-file /etc/dt/token \\\n"
+"            --qemu /run/q2.sock --exec qemu-system-x86_64 ... -incoming defer\n"
+"        dt-migrate send --to dst:7070 --token-file /etc/dt/token --qemu /run/q1.sock\n"
 "    A cold migration of a workload that has no cgroup of its own:\n"
 "        dt-migrate send --to dst:7070 --region /proc/1234/fd/3 --cold \\\n"
 "            --freeze sigstop\n"
@@ -2233,7 +2268,8 @@ static void src_probe_read(struct src *s)
 		return;
 	while (dt_bo_poll(s->bo, 0, src_probe_event, s) > 0)
 		;
-	s->bo_last_run = dt_bo_state(s->bo)->last_run;
+	if (!s->qemu)
+		s->bo_last_run = dt_bo_state(s->bo)->last_run;
 }
 
 /*
@@ -2282,6 +2318,13 @@ static bool src_stop_and_copy(struct src *s)
 		src_fail(s, ret, "freeze: %s", s->wl.why);
 	s->t_frozen = mono_ns();
 	s->tai_frozen = tai_ns();
+	/*
+	 * QEMU's stop returns once every vCPU has stopped: the last vCPU run
+	 * until now is the guest's last. Its vCPU threads may wake later (QEMU
+	 * kicks them to run work) without running the guest.
+	 */
+	if (s->bo && s->qemu)
+		s->bo_last_run = dt_bo_state(s->bo)->last_run;
 	r = src_round_queue(s, s->cold);
 	s->t_final = r->queued_ns;
 	s->tai_final = r->queued_tai;
@@ -2689,6 +2732,7 @@ struct dst {
 	struct dt_bo *bo;		/* the blackout probe, or NULL */
 	uint64_t tai_round, tai_commit;	/* CLOCK_TAI: last round acked, COMMIT */
 	uint64_t bo_rx_round, bo_exec;	/* the probe's: last marker, the exec */
+	uint64_t tai_cont;		/* --qemu: cont asked (bo_exec: a vCPU ran after) */
 	bool paused;			/* by the source (PAUSE) */
 	uint64_t npauses;
 
@@ -3062,6 +3106,23 @@ static void dst_qemu_open(struct dst *d)
 	if (d->qmp.pid != d->child)
 		dst_fail(d, EINVAL, "--qemu: %s is pid %d's, not the --exec QEMU's (%d)",
 			 d->qemu, (int)d->qmp.pid, (int)d->child);
+	/*
+	 * The blackout ends when a vCPU thread first runs after cont: they
+	 * have waited since QEMU started, so that run ends a gap (1 ms is
+	 * shorter than any stretch between loading the state and cont).
+	 */
+	if (d->bo) {
+		char why[256];
+
+		if (!qemu_vcpu_named(d->child)) {
+			fprintf(stderr, "dt-migrate: blackout probe: QEMU's vCPU threads have no "
+				"names: start it with -name NAME,debug-threads=on\n");
+		} else if (dt_bo_target(d->bo, d->child, NULL, QEMU_VCPU_COMM, why, sizeof(why))) {
+			fprintf(stderr, "dt-migrate: blackout probe: %s\n", why);
+		} else {
+			dt_bo_set_gap(d->bo, 1000000);
+		}
+	}
 }
 
 /* Stage 1: create the region, or refuse with the reason. */
@@ -3355,6 +3416,25 @@ static void dst_pump(struct dst *d)
 }
 
 /* COMMIT_REQ has come and every round it names is here: verify. */
+/* QEMU did not take the device state: say why, QEMU's exit above all. */
+static void __attribute__((noreturn)) dst_qemu_fail(struct dst *d)
+{
+	uint64_t end = mono_ns() + 2000000000ULL;
+	pid_t p;
+	int status;
+
+	/* QEMU 7.2 exits when its incoming migration fails: give it 2 s. */
+	while ((p = waitpid(d->child, &status, WNOHANG)) == 0 && mono_ns() < end)
+		usleep(20000);
+	if (p == d->child) {
+		d->child = 0;
+		dst_fail(d, EIO, "QEMU's incoming migration failed: QEMU exited (%s %d; its "
+			 "messages are above) after %s", WIFEXITED(status) ? "status" : "signal",
+			 WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), d->qmp.why);
+	}
+	dst_fail(d, EIO, "%s", d->qmp.why);
+}
+
 static void dst_verify(struct dst *d)
 {
 	if (d->rounds != d->req.rounds || d->last_round != d->req.last_round ||
@@ -3369,7 +3449,7 @@ static void dst_verify(struct dst *d)
 			 (unsigned long long)d->req.meta_len);
 	/* The guest RAM is whole: now QEMU may load the devices that point into it. */
 	if (d->qemu && dt_qmp_load_state(&d->qmp, d->meta, d->meta_len, C.io_timeout * 1000))
-		dst_fail(d, EIO, "%s", d->qmp.why);
+		dst_qemu_fail(d);
 	if (dt_msg_send(d->ctl, DT_MSG_VERIFIED, NULL, 0))
 		dst_io_fail(d, errno, "sending VERIFIED: %s", strerror(errno));
 	d->verified = true;
@@ -3454,6 +3534,8 @@ static void dst_probe_event(void *ctx, const struct blackout_event *e)
 		d->bo_rx_round = e->ts;
 	else if (e->type == BO_EV_EXEC)
 		d->bo_exec = e->ts;
+	else if (e->type == BO_EV_PAUSE && d->tai_cont && !d->bo_exec && e->ts >= d->tai_cont)
+		d->bo_exec = e->ts;	/* QEMU: the first vCPU run after cont */
 }
 
 /*
@@ -3468,10 +3550,15 @@ static int dst_start(struct dst *d)
 	int ret = 0;
 
 	if (d->qemu) {
-		if (!dt_qmp_cont(&d->qmp, C.io_timeout * 1000))
-			return 0;
-		fprintf(stderr, "dt-migrate: %s\n", d->qmp.why);
-		return -EIO;
+		d->tai_cont = tai_ns();
+		if (dt_qmp_cont(&d->qmp, C.io_timeout * 1000)) {
+			fprintf(stderr, "dt-migrate: %s\n", d->qmp.why);
+			return -EIO;
+		}
+		for (uint64_t end = mono_ns() + 2000000000ULL; d->bo && !d->bo_exec &&
+		     mono_ns() < end;)
+			dt_bo_poll(d->bo, 50, dst_probe_event, d);
+		return 0;
 	}
 
 	if (d->meta_len && write(d->meta_fd, d->meta, d->meta_len) != (ssize_t)d->meta_len)
