@@ -174,8 +174,9 @@ static __always_inline void switched(bool preempt, struct task_struct *prev,
 		 * CPU that long.
 		 */
 		bool parked = f && (*f & BO_PARKED) && on_cpu <= 0 && last_out_how;
+		/* (last_run may be a switch-out on another CPU just after now) */
 		bool idle = gap_ns && on_cpu <= 0 && state.last_run &&
-			    now - state.last_run >= gap_ns;
+			    now > state.last_run && now - state.last_run >= gap_ns;
 
 		if (parked || idle) {
 			struct blackout_event *e = event(BO_EV_PAUSE, now);

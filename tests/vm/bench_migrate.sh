@@ -6,7 +6,8 @@
 # own --json plus size, tracker and verdict); scripts/bench-migrate-report.py
 # makes the summary. Every run must verify on the destination. Then
 # auto-converge's two levers, compared (below; DT_BENCH_THROTTLE_REPS=0
-# skips it).
+# skips it), and a QEMU guest moved by QEMU alone and by dt-migrate
+# (tests/vm/bench_qemu.sh; DT_BENCH_QEMU_REPS=0 skips it).
 # Usage: bench_migrate.sh SIZES TRACKERS   (e.g. "256M 1G 4G" "dirtytrack pagemap-scan soft-dirty")
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -126,4 +127,8 @@ PY
 	done
 done
 [ "$TREPS" = 0 ] || in_src tc qdisc del dev dtm0 root
+# A QEMU guest, QEMU alone against dt-migrate (DT_BENCH_QEMU_REPS=0 skips it).
+if [ "${DT_BENCH_QEMU_REPS:-2}" != 0 ]; then
+	NO_SETUP=1 bash "$top/tests/vm/bench_qemu.sh" || status=1
+fi
 exit $status

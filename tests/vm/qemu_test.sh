@@ -42,77 +42,7 @@ check() {
 	if eval "$*"; then ok "$name"; else notok "$name: $*" "$work/$T".*log "$work/$T".ser*; fi
 }
 
-LEDGER=$top/out/tests/ledger-guest.elf
-QMP="$PY $top/tests/tools/qmp.py"
-SZ=32M
-# The machine both QEMUs run: its RAM is memory-backend ram0, which each
-# side defines with its own mem-path.
-QEMU=(qemu-system-x86_64 -nodefaults -display none -machine pc,accel=tcg,memory-backend=ram0
-      -m $SZ -kernel "$LEDGER" -append rate=4 -name ledger,debug-threads=on)
-
-# wait_for FILE PATTERN SECONDS (of the clock: a loaded TCG guest forks slowly)
-wait_for() {
-	local end=$((SECONDS + $3))
-	while [ $SECONDS -lt $end ]; do
-		grep -q "$2" "$1" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	grep -q "$2" "$1" 2>/dev/null
-}
-# The last generation a serial log reports done (0: none).
-last_gen() { grep -o 'gen [0-9]* ok' "$1" 2>/dev/null | tail -n 1 | awk '{print $2} END {if (!NR) print 0}'; }
-qstatus() { $QMP "$1" query-status 2>/dev/null | jq -r .status; }
-gone() { ! kill -0 "$1" 2>/dev/null || [ "$(ps -o stat= -p "$1")" = Z ]; }
-
-# start_source NAME [QEMU ARGS...]: hold a region and run the ledger guest
-# on it in the source namespace, until it has done a generation.
-start_source() {
-	T=$1
-	shift
-	# Simple commands, not functions: $! is the process itself (nsenter execs it).
-	nsenter --net=/run/netns/$NS_SRC "$MIG" hold --size $SZ > "$work/$T.hold.log" 2>&1 &
-	HOLD_PID=$!
-	disown $HOLD_PID
-	wait_for "$work/$T.hold.log" '^/proc/' 10 || return 1
-	REGION=$(head -n 1 "$work/$T.hold.log")
-	nsenter --net=/run/netns/$NS_SRC "${QEMU[@]}" "$@" \
-		-object memory-backend-file,id=ram0,size=$SZ,mem-path="$REGION",share=on \
-		-serial file:"$work/$T.ser1" -qmp unix:"$work/$T.q1",server=on,wait=off \
-		> "$work/$T.qemu1.log" 2>&1 &
-	SRC_QEMU=$!
-	disown $SRC_QEMU
-	wait_for "$work/$T.ser1" 'gen 1 ok' 120
-}
-
-# start_dest NAME [RECEIVE ARGS...]: dt-migrate receive --qemu, starting
-# the incoming QEMU with the received region as its RAM (fd 3).
-start_dest() {
-	local name=$1
-	shift
-	start_receiver "$name" --io-timeout 60 "$@" --qemu "$work/$name.q2" --exec "${QEMU[@]}" \
-		-object memory-backend-file,id=ram0,size=$SZ,mem-path=/proc/self/fd/3,share=on \
-		-serial file:"$work/$name.ser2" -qmp unix:"$work/$name.q2",server=on,wait=off \
-		-incoming defer
-}
-
-qsend() {
-	local name=$1
-	shift
-	in_src timeout 600 "$MIG" send --to "$DST_IP:$PORT" --token-file "$work/token" --io-timeout 60 \
-		--qemu "$work/$name.q1" --json "$work/$name.src.json" "$@" \
-		> "$work/$name.src.log" 2>&1
-}
-
-stop_all() {
-	kill -9 ${SRC_QEMU:-} ${HOLD_PID:-} 2>/dev/null
-	pkill -9 -f "ledger,debug-threads=on" 2>/dev/null
-	# Gone, so that their regions are too (the module unloads after us).
-	for i in $(seq 100); do
-		pgrep -f "ledger,debug-threads=on" > /dev/null ||
-			{ [ -z "${HOLD_PID:-}" ] || gone $HOLD_PID; } && break
-		sleep 0.1
-	done
-}
+. "$top/tests/vm/qemu_lib.sh"
 
 # The source guest must go on by itself: two more generations, no error.
 source_goes_on() {
