@@ -198,3 +198,34 @@ ok = abs(sum(e[p] for p in parts) - e["total_ms"]) < 0.01 and lo <= e["total_ms"
 sys.exit(0 if ok else 1)
 EOF
 }
+
+# wait_for FILE PATTERN SECONDS (of the clock: a loaded TCG guest forks slowly)
+wait_for() {
+	local end=$((SECONDS + $3))
+	while [ $SECONDS -lt $end ]; do
+		grep -q "$2" "$1" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	grep -q "$2" "$1" 2>/dev/null
+}
+# gone PID: exited (or a zombie)
+gone() { ! kill -0 "$1" 2>/dev/null || [ "$(ps -o stat= -p "$1")" = Z ]; }
+
+# TAP for the suites (migrate_test.sh, qemu_test.sh): ok NAME, notok NAME
+# FILE... (with the FILEs' tails), check NAME COND... (on failure, the
+# logs and serial consoles of the run $T).
+n=0 status=0
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+notok() {
+	n=$((n + 1)) status=1
+	echo "not ok $n - $1"
+	shift
+	for f in "$@"; do
+		[ -f "$f" ] && sed "s|^|#   $(basename "$f"): |" "$f" | tail -n 15
+	done
+}
+check() {
+	local name=$1
+	shift
+	if eval "$*"; then ok "$name"; else notok "$name: $*" "$work/$T".*log "$work/$T".ser*; fi
+}

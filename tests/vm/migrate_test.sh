@@ -11,34 +11,8 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 work=$(mktemp -d)
 . "$top/tests/vm/migrate_lib.sh"
 
-n=0 status=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-notok() {
-	n=$((n + 1)) status=1
-	echo "not ok $n - $1"
-	shift
-	for f in "$@"; do
-		[ -f "$f" ] && sed "s|^|#   $(basename "$f"): |" "$f" | tail -n 15
-	done
-}
-# check NAME COND...: one TAP line; on failure show the run's logs
-check() {
-	local name=$1
-	shift
-	if eval "$*"; then ok "$name"; else notok "$name: $*" "$work/$T".*log; fi
-}
 
 refcnt() { cat /sys/module/dirtytrack/refcnt; }
-gone() { ! kill -0 "$1" 2>/dev/null || [ "$(ps -o stat= -p "$1")" = Z ]; }
-# wait_for FILE PATTERN SECONDS
-wait_for() {
-	local i
-	for i in $(seq $(($3 * 10))); do
-		grep -q "$2" "$1" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	return 1
-}
 json_status() { $PY -c 'import json,sys; print(json.load(open(sys.argv[1]))["status"])' "$1"; }
 
 # A migration that must succeed and verify: migrate NAME GUEST_ARGS -- RECV_ARGS -- SEND_ARGS

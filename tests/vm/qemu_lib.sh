@@ -13,19 +13,9 @@ SZ=${QEMU_SZ:-32M}
 QEMU=(qemu-system-x86_64 -nodefaults -display none -machine pc,accel=tcg,memory-backend=ram0
       -m $SZ -kernel "$LEDGER" -append rate=4 -name ledger,debug-threads=on)
 
-# wait_for FILE PATTERN SECONDS (of the clock: a loaded TCG guest forks slowly)
-wait_for() {
-	local end=$((SECONDS + $3))
-	while [ $SECONDS -lt $end ]; do
-		grep -q "$2" "$1" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	grep -q "$2" "$1" 2>/dev/null
-}
 # The last generation a serial log reports done (0: none).
 last_gen() { grep -o 'gen [0-9]* ok' "$1" 2>/dev/null | tail -n 1 | awk '{print $2} END {if (!NR) print 0}'; }
 qstatus() { $QMP "$1" query-status 2>/dev/null | jq -r .status; }
-gone() { ! kill -0 "$1" 2>/dev/null || [ "$(ps -o stat= -p "$1")" = Z ]; }
 
 # in_cg CMD...: exec CMD in cgroup $QEMU_CG if set (dt-blackout --gap
 # watches both QEMUs there); the same process, so $! is CMD's.

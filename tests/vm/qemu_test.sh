@@ -25,22 +25,6 @@ keep_logs() {
 	return 0
 }
 
-n=0 status=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-notok() {
-	n=$((n + 1)) status=1
-	echo "not ok $n - $1"
-	shift
-	for f in "$@"; do
-		[ -f "$f" ] && sed "s|^|#   $(basename "$f"): |" "$f" | tail -n 15
-	done
-}
-# check NAME COND...: one TAP line; on failure show the run's logs
-check() {
-	local name=$1
-	shift
-	if eval "$*"; then ok "$name"; else notok "$name: $*" "$work/$T".*log "$work/$T".ser*; fi
-}
 
 . "$top/tests/vm/qemu_lib.sh"
 
