@@ -13,14 +13,14 @@ set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 work=$(mktemp -d)	# QMP sockets: not on the 9p share
 . "$top/tests/vm/migrate_lib.sh"
-# Which parts (all by default): live abort-precopy abort-commit usage
-parts=" ${DT_QEMU_TESTS:-live abort-precopy abort-commit usage} "
+# Which parts (all by default): live abort-precopy stopcopy abort-commit usage
+parts=" ${DT_QEMU_TESTS:-live abort-precopy stopcopy abort-commit usage} "
 want() { [[ $parts == *" $1 "* ]]; }
 # Keep the logs where run.sh collects results.
 keep_logs() {
 	[ -n "${DT_OUT:-}" ] || return 0
 	mkdir -p "$DT_OUT/qemu_test"
-	cp "$work"/*.log "$work"/*.ser* "$work"/*.json "$DT_OUT/qemu_test/" 2>/dev/null
+	cp "$work"/*.log "$work"/*.ser[12] "$work"/*.json "$DT_OUT/qemu_test/" 2>/dev/null
 	{ cat /sys/module/dirtytrack/refcnt; ps axo pid,ppid,stat,cmd; ls -l /proc/[0-9]*/fd 2>/dev/null | grep -i dirty; } > "$DT_OUT/qemu_test/procs.txt" 2>&1
 	return 0
 }
@@ -91,6 +91,69 @@ else
 	notok "$T: the source guest did not start" "$work/$T".*log
 fi
 stop_all
+
+# pause_at_stage SOCKET STAGE: dt-migrate ctl pause, then step from pause
+# point to pause point (round 0 alone has 128) until one in STAGE; print
+# the last answer. One process: a dt-migrate ctl each step takes a second.
+pause_at_stage() {
+	$PY - "$@" <<'EOF'
+import json, socket, sys
+def ask(cmd):
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(60)
+    s.connect(sys.argv[1])
+    s.sendall(cmd.encode() + b"\n")
+    r = json.loads(s.makefile().readline())
+    s.close()
+    return r
+r = ask("pause")
+for i in range(1000):
+    if not r.get("ok") or r.get("stage") == int(sys.argv[2]):
+        break
+    r = ask("step")
+print(json.dumps(r))
+EOF
+}
+
+# ---- paused in stop-and-copy, then resumed; then cancelled there --------
+# dt-migrate ctl steps to the pause point after the last round: QEMU had
+# stopped the guest for its switchover, and cancelling QEMU's migration
+# must let it run. Resumed, a new QEMU migration stops it again and the
+# guest moves; cancelled there, it stays and goes on.
+for how in resume cancel; do
+	T=stopcopy-$how
+	want stopcopy || continue
+	if ! start_source $T; then
+		notok "$T: the source guest did not start" "$work/$T".*log
+		stop_all
+		continue
+	fi
+	start_dest $T || notok "$T: the receiver did not listen" "$work/$T".*log
+	# Forced into stop-and-copy after round 2: a bounded walk (pauses
+	# within rounds let the guest dirty more, so they would not converge).
+	qsend $T --control "$work/$T.sock" --downtime-limit 0 --max-rounds 2 --on-timeout force &
+	sp=$!
+	for i in $(seq 100); do [ -S "$work/$T.sock" ] && break; sleep 0.1; done
+	pause_at_stage "$work/$T.sock" 3 > "$work/$T.c.log"
+	check "$T: paused in stop-and-copy, after the last round" 		'[ "$(fields "$work/$T.c.log" state stage)" = "paused 3" ]'
+	check "$T: QEMU's migration cancelled, the source guest goes on" source_goes_on
+	"$MIG" ctl "$work/$T.sock" $how > /dev/null 2>&1
+	wait $sp
+	rc_send=$?
+	wait $RECV_PID
+	rc_recv=$?
+	if [ $how = resume ]; then
+		src_gen=$(last_gen "$work/$T.ser1")
+		check "$T: resumed, the guest moves: both exit 0, it goes on there" 			'[ $rc_send = 0 ] && [ $rc_recv = 0 ] &&
+			 [ "$(qstatus "$work/$T.q1")" = postmigrate ] &&
+			 wait_for "$work/$T.ser2" "gen $((src_gen + 2)) ok\|BAD" 120 &&
+			 ! grep -q BAD "$work/$T.ser1" "$work/$T.ser2"'
+	else
+		check "$T: cancelled: both exit 1, the source guest goes on" 			'[ $rc_send = 1 ] && [ $rc_recv = 1 ] && source_goes_on &&
+			 ! pgrep -f "$work/$T.q2" > /dev/null'
+	fi
+	stop_all
+done
 
 # ---- abort in commitment: the destination cannot load the device state ---
 # The source has a device (a watchdog) the destination lacks: QEMU refuses

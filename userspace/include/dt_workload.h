@@ -4,7 +4,7 @@
  * the way a migration needs: through the cgroup v2 freezer (cgroup.freeze,
  * then "frozen 1" in cgroup.events), where no cgroup is usable by SIGSTOP to
  * its process group (waiting until every thread is stopped), or for a QEMU
- * guest through QMP (stop, cont).
+ * guest through QMP (QEMU's own migration stops it, cancelling it thaws it).
  *
  * Functions return 0 on success and a negative errno on failure, with a
  * sentence in the workload's why[] saying what failed.
@@ -19,7 +19,7 @@
 enum dt_freeze_kind {
 	DT_FREEZE_CGROUP,	/* cgroup v2 cgroup.freeze */
 	DT_FREEZE_SIGSTOP,	/* SIGSTOP / SIGCONT to the process group */
-	DT_FREEZE_QEMU,		/* QMP stop / cont (dt_qmp.h) */
+	DT_FREEZE_QEMU,		/* QMP migrate / migrate_cancel (dt_qmp.h) */
 };
 
 struct dt_qmp;
@@ -45,9 +45,10 @@ int dt_workload_init(struct dt_workload *w, enum dt_freeze_kind kind, pid_t pid,
 		     const char *cgroup);
 /*
  * A QEMU guest, through its QMP connection (the process is QEMU's, from the
- * socket's peer). Freezing it is QMP stop: the guest's vCPUs stop, QEMU's
- * other threads go on. Thawing it cancels QEMU's own migration if one was
- * started (dt_qmp_save_state()) and continues the guest.
+ * socket's peer). Freezing it starts QEMU's migration of what is not the
+ * region (dt_qmp_migrate_start()), which stops the guest's vCPUs before its
+ * switchover; QEMU's other threads go on. Thawing it cancels that migration
+ * and lets the guest run (dt_qmp_resume()).
  */
 int dt_workload_init_qemu(struct dt_workload *w, struct dt_qmp *q);
 /* Freeze and wait until every task is frozen (at most timeout_ms). */

@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -62,6 +63,13 @@ static int wait_fd(int fd, short events, long long end)
 	if (n < 0)
 		return -errno;
 	return n ? 0 : -ETIMEDOUT;
+}
+
+static void state_close(struct dt_qmp *q)
+{
+	if (q->state_fd >= 0)
+		close(q->state_fd);
+	q->state_fd = -1;
 }
 
 /* The next message, events included; the caller puts it. */
@@ -135,6 +143,21 @@ static int send_line(struct dt_qmp *q, const char *s, int fd)
 	return 0;
 }
 
+/* Events are skipped, but for the time of a STOP (vm_stop() has paused the vCPUs). */
+static void note_event(struct dt_qmp *q, json_object *r)
+{
+	json_object *ev, *ts, *sec, *usec;
+
+	if (!json_object_object_get_ex(r, "event", &ev) ||
+	    strcmp(json_object_get_string(ev), "STOP") ||
+	    !json_object_object_get_ex(r, "timestamp", &ts) ||
+	    !json_object_object_get_ex(ts, "seconds", &sec) ||
+	    !json_object_object_get_ex(ts, "microseconds", &usec))
+		return;
+	q->stop_ns = (long long)json_object_get_int64(sec) * 1000000000LL +
+		     json_object_get_int64(usec) * 1000LL;
+}
+
 int dt_qmp_cmd(struct dt_qmp *q, const char *cmd, json_object *args, int fd,
 	       json_object **ret, int timeout_ms)
 {
@@ -144,7 +167,9 @@ int dt_qmp_cmd(struct dt_qmp *q, const char *cmd, json_object *args, int fd,
 
 	if (ret)
 		*ret = NULL;
+	/* The id tells this reply from a late one to a command that timed out. */
 	json_object_object_add(m, "execute", json_object_new_string(cmd));
+	json_object_object_add(m, "id", json_object_new_uint64(++q->seq));
 	if (args)
 		json_object_object_add(m, "arguments", args);
 	err = send_line(q, json_object_to_json_string_ext(m, JSON_C_TO_STRING_PLAIN), fd);
@@ -155,6 +180,11 @@ int dt_qmp_cmd(struct dt_qmp *q, const char *cmd, json_object *args, int fd,
 		err = read_msg(q, &r, end);
 		if (err)
 			break;
+		if (json_object_object_get_ex(r, "id", &v) &&
+		    json_object_get_uint64(v) != q->seq) {
+			json_object_put(r);
+			continue;
+		}
 		if (json_object_object_get_ex(r, "return", &v)) {
 			if (ret)
 				*ret = json_object_get(v);
@@ -168,6 +198,7 @@ int dt_qmp_cmd(struct dt_qmp *q, const char *cmd, json_object *args, int fd,
 			err = fail(q, -EIO, "QEMU refused %s: %s", cmd,
 				   desc ? json_object_get_string(desc) : "(no reason given)");
 		}
+		note_event(q, r);
 		json_object_put(r);		/* an event, or the error */
 	}
 	return err;
@@ -184,6 +215,8 @@ int dt_qmp_open(struct dt_qmp *q, const char *path, int timeout_ms)
 
 	memset(q, 0, sizeof(*q));
 	q->fd = -1;
+	q->state_fd = -1;
+	q->state_max = 1 << 20;
 	snprintf(q->path, sizeof(q->path), "%s", path);
 	if (strlen(path) >= sizeof(sa.sun_path))
 		return fail(q, -ENAMETOOLONG, "QMP socket path too long: %s", path);
@@ -227,6 +260,9 @@ void dt_qmp_close(struct dt_qmp *q)
 	if (q->fd >= 0)
 		close(q->fd);
 	q->fd = -1;
+	state_close(q);
+	free(q->state);
+	q->state = NULL;
 }
 
 static int get_string(json_object *o, const char *key, char *out, size_t len)
@@ -250,26 +286,31 @@ int dt_qmp_status(struct dt_qmp *q, char *status, size_t len, int timeout_ms)
 	return ret;
 }
 
-int dt_qmp_stop(struct dt_qmp *q, int timeout_ms)
-{
-	return dt_qmp_cmd(q, "stop", NULL, -1, NULL, timeout_ms);
-}
-
 int dt_qmp_cont(struct dt_qmp *q, int timeout_ms)
 {
 	return dt_qmp_cmd(q, "cont", NULL, -1, NULL, timeout_ms);
 }
 
-int dt_qmp_ignore_shared(struct dt_qmp *q, int timeout_ms)
+/* migrate-set-capabilities: x-ignore-shared, and pause-before-switchover on or off. */
+static int set_caps(struct dt_qmp *q, bool pause, int timeout_ms)
 {
+	static const char *const names[] = { "x-ignore-shared", "pause-before-switchover" };
 	json_object *args = json_object_new_object(), *caps = json_object_new_array();
-	json_object *cap = json_object_new_object();
 
-	json_object_object_add(cap, "capability", json_object_new_string("x-ignore-shared"));
-	json_object_object_add(cap, "state", json_object_new_boolean(1));
-	json_object_array_add(caps, cap);
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		json_object *cap = json_object_new_object();
+
+		json_object_object_add(cap, "capability", json_object_new_string(names[i]));
+		json_object_object_add(cap, "state", json_object_new_boolean(i ? pause : 1));
+		json_object_array_add(caps, cap);
+	}
 	json_object_object_add(args, "capabilities", caps);
 	return dt_qmp_cmd(q, "migrate-set-capabilities", args, -1, NULL, timeout_ms);
+}
+
+int dt_qmp_ignore_shared(struct dt_qmp *q, int timeout_ms)
+{
+	return set_caps(q, false, timeout_ms);
 }
 
 /*
@@ -280,7 +321,9 @@ static int migrate_status(struct dt_qmp *q, char *status, size_t len, char *err,
 			  size_t errlen, long long end)
 {
 	json_object *r;
-	int ret = dt_qmp_cmd(q, "query-migrate", NULL, -1, &r, left_ms(end));
+	/* A poll near its loop's deadline still gets time for an answer. */
+	int ret = dt_qmp_cmd(q, "query-migrate", NULL, -1, &r,
+			     left_ms(end) > 2000 ? left_ms(end) : 2000);
 
 	if (ret)
 		return ret;
@@ -315,22 +358,27 @@ static int migrate_wait(struct dt_qmp *q, const char *what, long long end)
 	}
 }
 
-/* Hand QEMU one end of a pipe under the name STATE_FD; the other is *mine. */
-static int state_pipe(struct dt_qmp *q, bool qemu_writes, int *mine, long long end)
+/*
+ * Hand QEMU one end of a pipe under the name STATE_FD; the other, made
+ * non-blocking, is q->state_fd.
+ */
+static int state_pipe(struct dt_qmp *q, bool qemu_writes, long long end)
 {
 	json_object *args = json_object_new_object();
-	int p[2], ret;
+	int p[2], theirs, mine, ret;
 
 	if (pipe2(p, O_CLOEXEC))
 		return fail(q, -errno, "pipe: %s", strerror(errno));
+	theirs = qemu_writes ? p[1] : p[0];
+	mine = qemu_writes ? p[0] : p[1];
 	json_object_object_add(args, "fdname", json_object_new_string(STATE_FD));
-	ret = dt_qmp_cmd(q, "getfd", args, qemu_writes ? p[1] : p[0], NULL, left_ms(end));
-	close(qemu_writes ? p[1] : p[0]);
-	if (ret) {
-		close(qemu_writes ? p[0] : p[1]);
-		return ret;
+	ret = dt_qmp_cmd(q, "getfd", args, theirs, NULL, left_ms(end));
+	close(theirs);
+	if (ret || fcntl(mine, F_SETFL, O_NONBLOCK)) {
+		close(mine);
+		return ret ? ret : fail(q, -errno, "pipe: %s", strerror(errno));
 	}
-	*mine = qemu_writes ? p[0] : p[1];
+	q->state_fd = mine;
 	return 0;
 }
 
@@ -342,46 +390,118 @@ static int migrate_cmd(struct dt_qmp *q, const char *cmd, long long end)
 	return dt_qmp_cmd(q, cmd, args, -1, NULL, left_ms(end));
 }
 
-int dt_qmp_save_state(struct dt_qmp *q, void *buf, size_t max, size_t *len, int timeout_ms)
+/* Read what QEMU has written so far: 1 at its end, 0 if more may come. */
+static int state_drain(struct dt_qmp *q)
 {
-	long long end = now_ms() + timeout_ms;
-	int rfd, ret;
-	ssize_t n;
-
-	*len = 0;
-	ret = state_pipe(q, true, &rfd, end);
-	if (ret)
-		return ret;
-	ret = migrate_cmd(q, "migrate", end);
-	if (ret)
-		goto out;
-	q->migrating = true;
-	/* QEMU closes its end when the stream is over. */
 	for (;;) {
-		ret = wait_fd(rfd, POLLIN, end);
-		if (ret) {
-			ret = fail(q, ret, "QEMU's device state: %s",
-				   ret == -ETIMEDOUT ? "timed out" : strerror(-ret));
-			goto out;
-		}
-		if (*len == max) {
-			ret = fail(q, -EFBIG, "QEMU's device state is over %zu bytes", max);
-			goto out;
-		}
-		n = read(rfd, (char *)buf + *len, max - *len);
+		ssize_t n;
+
+		if (q->state_len == q->state_max)
+			return fail(q, -EFBIG, "QEMU's device state is over %zu bytes", q->state_max);
+		n = read(q->state_fd, q->state + q->state_len, q->state_max - q->state_len);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0) {
-			ret = fail(q, -errno, "reading QEMU's device state: %s", strerror(errno));
-			goto out;
-		}
+		if (n < 0 && errno == EAGAIN)
+			return 0;
+		if (n < 0)
+			return fail(q, -errno, "reading QEMU's device state: %s", strerror(errno));
 		if (!n)
-			break;
-		*len += (size_t)n;
+			return 1;
+		q->state_len += (size_t)n;
 	}
-	ret = migrate_wait(q, "migration of device state", end);
-out:
-	close(rfd);
+}
+
+int dt_qmp_migrate_start(struct dt_qmp *q, int timeout_ms)
+{
+	long long end = now_ms() + timeout_ms;
+	int ret;
+
+	if (!q->state) {
+		q->state = malloc(q->state_max);
+		if (!q->state)
+			return fail(q, -ENOMEM, "out of memory for QEMU's device state");
+	}
+	q->state_len = 0;
+	q->stop_ns = 0;
+	ret = set_caps(q, true, left_ms(end));
+	if (!ret)
+		ret = state_pipe(q, true, end);
+	if (!ret)
+		ret = migrate_cmd(q, "migrate", end);
+	if (ret) {
+		state_close(q);
+		return ret;
+	}
+	q->migrating = true;
+	return 0;
+}
+
+int dt_qmp_migrate_stopped(struct dt_qmp *q, int timeout_ms)
+{
+	long long end = now_ms() + timeout_ms;
+	char st[32], err[256];
+	int ret, eof = 0;
+
+	for (;;) {
+		/* Keep the pipe drained: QEMU writes its other RAM first. */
+		if (!eof) {
+			eof = state_drain(q);
+			if (eof < 0)
+				return eof;
+		}
+		ret = migrate_status(q, st, sizeof(st), err, sizeof(err), end);
+		if (ret)
+			return ret;
+		if (!strcmp(st, "pre-switchover"))
+			return 0;
+		if (strcmp(st, "setup") && strcmp(st, "active") && strcmp(st, "device"))
+			return fail(q, -EIO, "QEMU's migration is %s%s%s before the switchover", st,
+				    err[0] ? ": " : "", err);
+		if (now_ms() >= end)
+			return fail(q, -ETIMEDOUT, "QEMU did not stop the guest for the switchover "
+				    "within %d ms (its migration is %s)", timeout_ms, st);
+		if (eof)
+			usleep(1000);
+		else
+			wait_fd(q->state_fd, POLLIN, now_ms() + 2 < end ? now_ms() + 2 : end);
+	}
+}
+
+int dt_qmp_save_state(struct dt_qmp *q, int timeout_ms)
+{
+	json_object *args = json_object_new_object();
+	long long end = now_ms() + timeout_ms;
+	int ret;
+
+	json_object_object_add(args, "state", json_object_new_string("pre-switchover"));
+	ret = dt_qmp_cmd(q, "migrate-continue", args, -1, NULL, left_ms(end));
+	/* QEMU closes its end when the stream is over. */
+	while (!ret) {
+		ret = state_drain(q);
+		if (ret > 0) {
+			ret = 0;
+			break;
+		}
+		if (!ret) {
+			ret = wait_fd(q->state_fd, POLLIN, end);
+			if (ret)
+				ret = fail(q, ret, "QEMU's device state: %s",
+					   ret == -ETIMEDOUT ? "timed out" : strerror(-ret));
+		}
+	}
+	state_close(q);
+	return ret ? ret : migrate_wait(q, "migration of device state", end);
+}
+
+int dt_qmp_incoming(struct dt_qmp *q, int timeout_ms)
+{
+	long long end = now_ms() + timeout_ms;
+	int ret = state_pipe(q, false, end);
+
+	if (!ret)
+		ret = migrate_cmd(q, "migrate-incoming", end);
+	if (ret)
+		state_close(q);
 	return ret;
 }
 
@@ -389,31 +509,25 @@ int dt_qmp_load_state(struct dt_qmp *q, const void *buf, size_t len, int timeout
 {
 	long long end = now_ms() + timeout_ms;
 	size_t off = 0;
-	int wfd, ret;
+	int ret = q->state_fd < 0 ? fail(q, -EBADF, "QEMU is not waiting for a migration") : 0;
 	ssize_t n;
 
-	ret = state_pipe(q, false, &wfd, end);
-	if (ret)
-		return ret;
-	ret = migrate_cmd(q, "migrate-incoming", end);
 	while (!ret && off < len) {
-		ret = wait_fd(wfd, POLLOUT, end);
-		if (ret) {
-			ret = fail(q, ret, "writing QEMU's device state: %s",
-				   ret == -ETIMEDOUT ? "timed out" : strerror(-ret));
-			break;
-		}
-		n = write(wfd, (const char *)buf + off, len - off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
+		n = write(q->state_fd, (const char *)buf + off, len - off);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN)) {
+			ret = wait_fd(q->state_fd, POLLOUT, end);
+			if (ret)
+				ret = fail(q, ret, "writing QEMU's device state: %s",
+					   ret == -ETIMEDOUT ? "timed out" : strerror(-ret));
+		} else if (n < 0) {
 			ret = fail(q, -errno, "writing QEMU's device state: %s",
 				   errno == EPIPE ? "QEMU stopped reading it" : strerror(errno));
-		else
+		} else {
 			off += (size_t)n;
+		}
 	}
-	close(wfd);
-	if (ret && ret != -EIO) {
+	state_close(q);
+	if (ret && ret != -EIO && ret != -EBADF) {
 		/* QEMU's own word on why it stopped reading, when it has one */
 		char mine[sizeof(q->why)];
 
@@ -432,6 +546,8 @@ int dt_qmp_resume(struct dt_qmp *q, int timeout_ms)
 	int ret;
 
 	if (q->migrating) {
+		/* A migration thread blocked writing to the pipe fails on EPIPE. */
+		state_close(q);
 		ret = migrate_status(q, st, sizeof(st), NULL, 0, end);
 		if (ret)
 			return ret;
@@ -439,6 +555,7 @@ int dt_qmp_resume(struct dt_qmp *q, int timeout_ms)
 			ret = dt_qmp_cmd(q, "migrate_cancel", NULL, -1, NULL, left_ms(end));
 			if (ret)
 				return ret;
+			/* Over: QEMU has set the guest's run state by then. */
 			do {
 				ret = migrate_status(q, st, sizeof(st), NULL, 0, end);
 				if (ret)
@@ -446,10 +563,18 @@ int dt_qmp_resume(struct dt_qmp *q, int timeout_ms)
 				if (now_ms() >= end)
 					return fail(q, -ETIMEDOUT, "migrate_cancel: still %s", st);
 				usleep(2000);
-			} while (!strcmp(st, "cancelling") || !strcmp(st, "active") ||
-				 !strcmp(st, "setup") || !strcmp(st, "device"));
+			} while (strcmp(st, "failed") && strcmp(st, "cancelled") &&
+				 strcmp(st, "completed"));
 		}
 		q->migrating = false;
+		/* A plain migrate by someone else later must not pause. */
+		ret = set_caps(q, false, left_ms(end));
+		if (ret)
+			return ret;
 	}
-	return dt_qmp_cont(q, left_ms(end));
+	/* QEMU restarts a guest its cancelled migration stopped; one done stays postmigrate. */
+	ret = dt_qmp_status(q, st, sizeof(st), left_ms(end));
+	if (!ret && strcmp(st, "running"))
+		ret = dt_qmp_cont(q, left_ms(end));
+	return ret;
 }

@@ -284,8 +284,8 @@ int dt_workload_freeze_start(struct dt_workload *w)
 	int ret;
 
 	if (w->kind == DT_FREEZE_QEMU) {
-		/* vm_stop(): the vCPUs are paused when QEMU answers */
-		ret = dt_qmp_stop(w->qmp, 10000);
+		/* QEMU stops the guest itself, once its migration is set up */
+		ret = dt_qmp_migrate_start(w->qmp, 10000);
 		if (ret)
 			return fail(w, ret, "%s", w->qmp->why);
 	} else if (w->kind == DT_FREEZE_CGROUP) {
@@ -305,8 +305,11 @@ int dt_workload_freeze_wait(struct dt_workload *w, int timeout_ms)
 	long deadline = now_us() + timeout_ms * 1000L;
 	int ret;
 
-	if (w->kind == DT_FREEZE_QEMU)
-		return 0;
+	if (w->kind == DT_FREEZE_QEMU) {
+		/* vm_stop() has returned: the vCPUs are paused */
+		ret = dt_qmp_migrate_stopped(w->qmp, timeout_ms);
+		return ret ? fail(w, ret, "%s", w->qmp->why) : 0;
+	}
 	for (;;) {
 		ret = w->kind == DT_FREEZE_CGROUP ? cgroup_frozen(w->cgroup)
 						  : group_stopped(w->pgid);

@@ -196,7 +196,8 @@ static void usage(FILE *f)
 "           --exec is an incoming QEMU (see QEMU): it is started at the\n"
 "           reservation, not after commitment, and must open QMP_SOCKET\n"
 "           (-qmp unix:QMP_SOCKET,server=on,wait=off) and wait with -incoming\n"
-"           defer. Once every round arrived, its device state is loaded; the\n"
+"           defer; its incoming migration starts there, from a pipe. Once every\n"
+"           round arrived, its device state is loaded; the\n"
 "           destination confirms commitment only after QEMU says the incoming\n"
 "           migration completed; activation is QMP cont.\n"
 "\n"
@@ -208,9 +209,11 @@ static void usage(FILE *f)
 "           reopened by path. Required, except with --qemu.\n"
 "    --qemu QMP_SOCKET\n"
 "           The workload is a QEMU guest whose RAM is the region (see QEMU),\n"
-"           driven through its QMP socket: QMP stop freezes it, cont thaws it\n"
-"           after an abort, and QEMU's own migration with x-ignore-shared\n"
-"           (which leaves the region out) carries its device state as META.\n"
+"           driven through its QMP socket. QEMU's own migration, with\n"
+"           x-ignore-shared (which leaves the region out) and\n"
+"           pause-before-switchover, freezes it: QEMU stops the guest once it\n"
+"           has sent its ROMs, and after the last round saves the device state,\n"
+"           sent as META. An abort cancels that migration: the guest runs on.\n"
 "           The region is, unless --region says otherwise, the mem-path of\n"
 "           QEMU's one memory-backend-file. After activation the source QEMU\n"
 "           is left stopped (postmigrate), for its owner to quit. Takes no\n"
@@ -271,7 +274,9 @@ static void usage(FILE *f)
 "           (default kernel; pagemap-scan and soft-dirty always send from\n"
 "           userspace).\n"
 "    --freeze-timeout MS\n"
-"           The workload must be frozen within MS ms (default 5000).\n"
+"           The workload must be frozen within MS ms (default 5000; with\n"
+"           --qemu at least --io-timeout: QEMU sets up its migration and sends\n"
+"           its ROMs, the guest running, before it stops the guest).\n"
 "    --quiet\n"
 "           Print only errors and the final summary.\n"
 "    --control SOCKET\n"
@@ -2227,11 +2232,21 @@ static void src_send_meta(struct src *s, uint64_t *len)
 
 	*len = 0;
 	if (s->qemu) {
-		if (dt_qmp_save_state(&s->qmp, s->msg.buf, DT_PROTO_MAX_PAYLOAD, &n,
-				      C.io_timeout * 1000))
+		uint64_t t0 = mono_ns();
+		size_t early = s->qmp.state_len;
+		json_object *o = json_object_new_object();
+
+		if (dt_qmp_save_state(&s->qmp, C.io_timeout * 1000))
 			src_fail(s, EIO, "%s", s->qmp.why);
-		src_send(s, DT_MSG_META, s->msg.buf, (uint32_t)n);
-		*len = n;
+		say("  QEMU's device state: %.1f KiB (%.1f KiB of it before the stop), the rest "
+		    "saved in %.1f ms", s->qmp.state_len / 1024.0, early / 1024.0,
+		    ms(mono_ns() - t0));
+		json_object_object_add(o, "bytes", json_object_new_uint64(s->qmp.state_len));
+		json_object_object_add(o, "before_stop_bytes", json_object_new_uint64(early));
+		json_object_object_add(o, "save_ms", json_object_new_double(ms(mono_ns() - t0)));
+		json_set("qemu_state", o);
+		src_send(s, DT_MSG_META, s->qmp.state, (uint32_t)s->qmp.state_len);
+		*len = s->qmp.state_len;
 		return;
 	}
 	if (!s->meta_path)
@@ -2312,8 +2327,10 @@ static bool src_stop_and_copy(struct src *s)
 	 */
 	ret = dt_workload_freeze_start(&s->wl);
 	src_throttle_off(s);
+	/* QEMU sets up its migration and sends its ROMs before it stops the guest. */
 	if (!ret)
-		ret = dt_workload_freeze_wait(&s->wl, s->freeze_timeout_ms);
+		ret = dt_workload_freeze_wait(&s->wl, s->qemu && s->freeze_timeout_ms < C.io_timeout * 1000
+					      ? C.io_timeout * 1000 : s->freeze_timeout_ms);
 	if (ret)
 		src_fail(s, ret, "freeze: %s", s->wl.why);
 	s->t_frozen = mono_ns();
@@ -2325,6 +2342,19 @@ static bool src_stop_and_copy(struct src *s)
 	 */
 	if (s->bo && s->qemu)
 		s->bo_last_run = dt_bo_state(s->bo)->last_run;
+	/* QEMU stopped the guest when it chose to: its STOP event says when. */
+	if (s->qemu && s->qmp.stop_ns) {
+		struct timespec ts;
+		uint64_t ago;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ago = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec -
+		      (uint64_t)s->qmp.stop_ns;
+		if (ago < s->t_frozen - s->t_freeze) {
+			s->t_freeze = s->t_frozen - ago;
+			s->tai_freeze = s->tai_frozen - ago;
+		}
+	}
 	r = src_round_queue(s, s->cold);
 	s->t_final = r->queued_ns;
 	s->tai_final = r->queued_tai;
@@ -2447,8 +2477,9 @@ static json_object *src_probe_report(struct src *s)
 			       json_object_new_double((double)(commit - rx) / 1e6));
 	json_object_object_add(o, "activation_ms",
 			       json_object_new_double((double)(exec - commit) / 1e6));
+	/* With --qemu, freeze is QEMU's STOP event: after its vCPUs' last run. */
 	json_object_object_add(o, "freeze_ms", json_object_new_double(
-		(double)(int64_t)(last - s->tai_freeze) / 1e6));
+		last > s->tai_freeze ? (double)(last - s->tai_freeze) / 1e6 : 0));
 	json_object_object_add(o, "last_run_tai_ns", json_object_new_uint64(last));
 	json_object_object_add(o, "exec_tai_ns", json_object_new_int64(exec));
 	json_object_object_add(o, "probe", json_object_new_string(dt_bo_kind(s->bo)));
@@ -2574,9 +2605,10 @@ static void src_qemu_region(struct src *s)
 
 /*
  * --qemu: the workload is a QEMU guest whose RAM is the region, mapped
- * shared from a memory-backend-file. It is frozen by QMP stop and thawed by
- * cont; QEMU's own migration, with x-ignore-shared so that it leaves the
- * region out, carries the device state as META. It must be running.
+ * shared from a memory-backend-file. QEMU's own migration, with
+ * x-ignore-shared so that it leaves the region out, freezes it (it stops
+ * the guest before the switchover) and carries the device state as META;
+ * cancelling that migration thaws it. It must be running.
  */
 static void src_qemu_open(struct src *s)
 {
@@ -2589,6 +2621,7 @@ static void src_qemu_open(struct src *s)
 		src_fail(s, EINVAL, "--qemu: the guest is %s, not running", st);
 	if (dt_qmp_ignore_shared(&s->qmp, C.io_timeout * 1000))
 		src_fail(s, EIO, "--qemu: %s", s->qmp.why);
+	s->qmp.state_max = DT_PROTO_MAX_PAYLOAD;
 	if (!s->region)
 		src_qemu_region(s);
 	s->pid = s->qmp.pid;
@@ -3077,7 +3110,8 @@ static void dst_prefork(struct dst *d)
 /*
  * --qemu: the QEMU just started by --exec, with -incoming defer and the
  * region as its RAM, must answer on its QMP socket, wait for a migration
- * and take x-ignore-shared (the region is not in its stream).
+ * and take x-ignore-shared (the region is not in its stream). Its incoming
+ * migration starts now, so that loading the state costs only the load.
  */
 static void dst_qemu_open(struct dst *d)
 {
@@ -3101,11 +3135,12 @@ static void dst_qemu_open(struct dst *d)
 	if (strcmp(st, "inmigrate"))
 		dst_fail(d, EINVAL, "--qemu: QEMU is %s, not waiting for a migration: start it "
 			 "with -incoming defer", st);
-	if (dt_qmp_ignore_shared(&d->qmp, C.io_timeout * 1000))
-		dst_fail(d, EIO, "--qemu: %s", d->qmp.why);
 	if (d->qmp.pid != d->child)
 		dst_fail(d, EINVAL, "--qemu: %s is pid %d's, not the --exec QEMU's (%d)",
 			 d->qemu, (int)d->qmp.pid, (int)d->child);
+	if (dt_qmp_ignore_shared(&d->qmp, C.io_timeout * 1000) ||
+	    dt_qmp_incoming(&d->qmp, C.io_timeout * 1000))
+		dst_fail(d, EIO, "--qemu: %s", d->qmp.why);
 	/*
 	 * The blackout ends when a vCPU thread first runs after cont: they
 	 * have waited since QEMU started, so that run ends a gap (1 ms is
@@ -3448,8 +3483,15 @@ static void dst_verify(struct dst *d)
 			 (unsigned long long)d->req.total_records,
 			 (unsigned long long)d->req.meta_len);
 	/* The guest RAM is whole: now QEMU may load the devices that point into it. */
-	if (d->qemu && dt_qmp_load_state(&d->qmp, d->meta, d->meta_len, C.io_timeout * 1000))
-		dst_qemu_fail(d);
+	if (d->qemu) {
+		uint64_t t0 = mono_ns();
+
+		if (dt_qmp_load_state(&d->qmp, d->meta, d->meta_len, C.io_timeout * 1000))
+			dst_qemu_fail(d);
+		say("  QEMU loaded its device state (%.1f KiB) in %.1f ms", d->meta_len / 1024.0,
+		    ms(mono_ns() - t0));
+		json_set("qemu_load_ms", json_object_new_double(ms(mono_ns() - t0)));
+	}
 	if (dt_msg_send(d->ctl, DT_MSG_VERIFIED, NULL, 0))
 		dst_io_fail(d, errno, "sending VERIFIED: %s", strerror(errno));
 	d->verified = true;
