@@ -32,13 +32,14 @@ def thr(w, reads, conv=True):
 t = [thr("module", 900), thr("module", 1000), thr("cpu-max", 400, False), thr("cpu-max", 600)]
 open(sys.argv[1].replace("migrate.jsonl", "throttle.jsonl"), "w").write(
     "".join(json.dumps(r) + "\n" for r in t))
-# QEMU: alone, gaps 400 and 500 (median 450; one unverified run left out);
-# dt-migrate, gaps 180 and 200 (median 190): 190/450 = 0.42x.
-def q(m, gap, own, ok=True):
-    return dict(mover=m, verified=ok, gap_ms=gap, gaps=1, total_ms=2000, bytes=32 << 20,
-                **{("qemu_downtime_ms" if m == "qemu" else "dt_blackout_ms"): own})
-qs = [q("qemu", 400, 300), q("qemu", 500, 350), q("qemu", 50, 10, False),
-      q("dt-migrate", 180, 200), q("dt-migrate", 200, 220)]
+# QEMU: alone, guest gaps 400 and 500 (median 450; one unverified run left
+# out); dt-migrate, 180 and 200 (median 190): 190/450 = 0.42x. The vCPU
+# gaps are shorter (split by spurious wakes); one dt-migrate run has none.
+def q(m, gap, vgap, own, ok=True):
+    return dict(mover=m, verified=ok, guest_gap_ms=gap, gap_ms=vgap, gaps=1, total_ms=2000,
+                bytes=32 << 20, **{("qemu_downtime_ms" if m == "qemu" else "dt_blackout_ms"): own})
+qs = [q("qemu", 400, 390, 300), q("qemu", 500, 410, 350), q("qemu", 50, 40, 10, False),
+      q("dt-migrate", 180, 150, 200), q("dt-migrate", 200, None, 220)]
 open(sys.argv[1].replace("migrate.jsonl", "qemu.jsonl"), "w").write(
     "".join(json.dumps(r) + "\n" for r in qs))
 PY
@@ -60,9 +61,9 @@ grep -q '^| module | 2 (2, 2) | 9.0 | 9 | 60 | 40.0 | 1000 (50%) | 950 (95%) | 5
 tap_result "throttle: medians of the workload's progress, and the reader's cost" $? "$tmp/summary.md"
 grep -q "reader's progress lost, module budget / cpu.max: 5% / 50% (target: at most half: met)" "$tmp/summary.md"
 tap_result "throttle: the target verdict" $? "$tmp/summary.md"
-grep -q '^| qemu | 3 (2) | 450.0 | 325.0 | 2000 | 32.0 |' "$tmp/summary.md" &&
-	grep -q '^| dt-migrate | 2 (2) | 190.0 | 210.0 | 2000 | 32.0 |' "$tmp/summary.md"
-tap_result "qemu: medians of the verified runs, the vCPU gap and each mover's own figure" $? "$tmp/summary.md"
+grep -q '^| qemu | 3 (2) | 450.0 | 400.0 | 325.0 | 2000 | 32.0 |' "$tmp/summary.md" &&
+	grep -q '^| dt-migrate | 2 (2) | 190.0 | 150.0 | 210.0 | 2000 | 32.0 |' "$tmp/summary.md"
+tap_result "qemu: medians of the verified runs: guest gap, vCPU gap, each mover's own figure" $? "$tmp/summary.md"
 grep -q "blackout the guest saw, dt-migrate / QEMU alone: 0.42x" "$tmp/summary.md"
 tap_result "qemu: the ratio" $? "$tmp/summary.md"
 [ $fail = 0 ]

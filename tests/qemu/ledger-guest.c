@@ -28,6 +28,11 @@
  *	LEDGER BAD page I gen G: <what>
  * and the number of generations and pages written is also kept at
  * LEDGER_STATUS (physical address) for a host to read.
+ *
+ * Every fourth timer tick (4 ms of guest time) it writes '.' to I/O port
+ * 0xe9, QEMU's isa-debugcon if there is one (ignored otherwise): a
+ * heartbeat whose longest silence is the blackout the guest saw
+ * (tests/tools/heartbeat.c).
  */
 #include <stdint.h>
 
@@ -71,12 +76,16 @@ __asm__(".text\n"
 	"2:	cli\n"
 	"	hlt\n"
 	"	jmp 2b\n"
-	/* the timer (IRQ 0): count the tick, end the interrupt */
+	/* the timer (IRQ 0): count the tick, beat every 4th, end the interrupt */
 	".globl irq0\n"
 	"irq0:\n"
 	"	push %eax\n"
 	"	incl ticks\n"
-	"	mov $0x20, %al\n"
+	"	testb $3, ticks\n"
+	"	jnz 3f\n"
+	"	mov $0x2e, %al\n"
+	"	outb %al, $0xe9\n"
+	"3:	mov $0x20, %al\n"
 	"	outb %al, $0x20\n"
 	"	pop %eax\n"
 	"	iret\n"

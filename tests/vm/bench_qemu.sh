@@ -5,11 +5,15 @@
 # namespaces by QEMU alone (its RAM in QEMU's own stream: migrate tcp:, no
 # bandwidth cap, the same 300 ms downtime limit as dt-migrate's) and by
 # dt-migrate --qemu (RAM in a region, through the module; QEMU carries the
-# device state only). Both QEMUs of a run sit in one cgroup, and
-# dt-blackout --gap watches their vCPU threads: the longest stretch in which
-# no vCPU of either ran is the blackout the guest saw, measured the same way
-# for both movers. Each run must leave the destination guest going on with
-# its ledger intact. One JSON line per run in $DT_OUT/qemu.jsonl.
+# device state only). The blackout the guest saw is measured the same way
+# for both movers: the guest beats every 4 ms of its time on an
+# isa-debugcon port, and one reader (tests/tools/heartbeat.c) times the
+# source's last beat and the destination's first. Both QEMUs of a run also
+# sit in one cgroup, where dt-blackout --gap watches their vCPU threads
+# (the longest stretch in which none ran; a stopped QEMU's vCPU threads
+# can wake without running the guest, which splits that gap). Each run
+# must leave the destination guest going on with its ledger intact. One
+# JSON line per run in $DT_OUT/qemu.jsonl.
 # Usage: bench_qemu.sh   (DT_BENCH_QEMU_REPS runs each, default 2;
 #                         DT_BENCH_QEMU_SIZE guest RAM, default 64M)
 set -u
@@ -45,12 +49,18 @@ blackout_stop() {
 
 # record NAME MOVER OK [KEY=JSON...]: one line of $out
 record() {
-	$PY - "$work/$1.bo.json" "$2" "$3" "${@:4}" >> "$out" <<'PY'
+	$PY - "$work/$1.bo.json" "$work/$1.hb.json" "$2" "$3" "${@:5}" >> "$out" <<'PY'
 import json, sys
-p = json.load(open(sys.argv[1]))["pauses"]
-j = dict(mover=sys.argv[2], verified=sys.argv[3] == "true",
+def load(f):
+    try:
+        return json.load(open(f))
+    except (OSError, ValueError):
+        return {}
+p = load(sys.argv[1]).get("pauses", [])
+j = dict(mover=sys.argv[3], verified=sys.argv[4] == "true",
+         guest_gap_ms=load(sys.argv[2]).get("gap_ms"),
          gap_ms=max((x["blackout_ms"] for x in p), default=None), gaps=len(p))
-for kv in sys.argv[4:]:
+for kv in sys.argv[5:]:
     k, v = kv.split("=", 1)
     j[k] = json.loads(v)
 print(json.dumps(j))
@@ -60,11 +70,12 @@ PY
 for rep in $(seq "$REPS"); do
 	# ---- QEMU alone ----
 	T=alone-$rep
-	in_cg nsenter --net=/run/netns/$NS_SRC "${QEMU[@]/,memory-backend=ram0/}" \
+	hb_start $T
+	in_cg nsenter --net=/run/netns/$NS_SRC "${QEMU[@]/,memory-backend=ram0/}" $(hb_args $T 1) \
 		-serial file:"$work/$T.ser1" -qmp unix:"$work/$T.q1",server=on,wait=off \
 		> "$work/$T.qemu1.log" 2>&1 &
 	disown
-	in_cg nsenter --net=/run/netns/$NS_DST "${QEMU[@]/,memory-backend=ram0/}" \
+	in_cg nsenter --net=/run/netns/$NS_DST "${QEMU[@]/,memory-backend=ram0/}" $(hb_args $T 2) \
 		-serial file:"$work/$T.ser2" -qmp unix:"$work/$T.q2",server=on,wait=off \
 		-incoming defer > "$work/$T.qemu2.log" 2>&1 &
 	disown
@@ -87,6 +98,7 @@ for rep in $(seq "$REPS"); do
 	wait_for "$work/$T.ser2" "gen $((g + 2)) ok\|BAD" 120 && ! grep -q BAD "$work/$T.ser2" &&
 		grep -q "gen $((g + 2)) ok" "$work/$T.ser2" && ok=true
 	blackout_stop
+	hb_stop
 	$ok || status=1
 	record $T qemu $ok "qemu_downtime_ms=$(jq .downtime "$work/$T.qm.json")" \
 		"total_ms=$(jq '."total-time"' "$work/$T.qm.json")" \
@@ -96,7 +108,7 @@ for rep in $(seq "$REPS"); do
 
 	# ---- dt-migrate --qemu ----
 	T=dt-$rep
-	if start_source $T && blackout_start $T && start_dest $T; then
+	if hb_start $T && start_source $T && blackout_start $T && start_dest $T; then
 		qsend $T
 		rs=$?
 		wait $RECV_PID
@@ -107,6 +119,7 @@ for rep in $(seq "$REPS"); do
 			wait_for "$work/$T.ser2" "gen $((g + 2)) ok\|BAD" 120 && ! grep -q BAD "$work/$T.ser2" &&
 			grep -q "gen $((g + 2)) ok" "$work/$T.ser2" && ok=true
 		blackout_stop
+		hb_stop
 		record $T dt-migrate $ok "dt_blackout_ms=$(jq .blackout.total_ms "$work/$T.src.json")" \
 			"ebpf_blackout_ms=$(jq '.blackout.ebpf.total_ms // null' "$work/$T.src.json")" \
 			"total_ms=$(jq .total_ms "$work/$T.src.json")" \

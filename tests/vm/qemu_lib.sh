@@ -13,6 +13,29 @@ SZ=${QEMU_SZ:-32M}
 QEMU=(qemu-system-x86_64 -nodefaults -display none -machine pc,accel=tcg,memory-backend=ram0
       -m $SZ -kernel "$LEDGER" -append rate=4 -name ledger,debug-threads=on)
 
+# hb_start NAME: the guest's heartbeat (tests/tools/heartbeat.c) read from
+# both QEMUs of run NAME, which hb_args then give isa-debugcon; hb_stop
+# writes NAME.hb.json (gap_ms: the blackout the guest saw).
+HB_PID=
+hb_start() {
+	"$top/out/tests/heartbeat" "$work/$1.hb.json" "$work/$1.hb1" "$work/$1.hb2" \
+		> "$work/$1.hb.log" 2>&1 &
+	HB_PID=$!
+	for i in $(seq 100); do [ -p "$work/$1.hb2.out" ] && return 0; sleep 0.1; done
+	return 1
+}
+hb_stop() {
+	[ -n "$HB_PID" ] || return 0
+	kill $HB_PID 2>/dev/null
+	wait $HB_PID 2>/dev/null
+	HB_PID=
+}
+# hb_args NAME N: QEMU N's (1 source, 2 destination) debugcon, if hb_start NAME
+hb_args() {
+	[ -p "$work/$1.hb$2.out" ] || return 0
+	echo "-chardev pipe,id=hb,path=$work/$1.hb$2 -device isa-debugcon,iobase=0xe9,chardev=hb"
+}
+
 # The last generation a serial log reports done (0: none).
 last_gen() { grep -o 'gen [0-9]* ok' "$1" 2>/dev/null | tail -n 1 | awk '{print $2} END {if (!NR) print 0}'; }
 qstatus() { $QMP "$1" query-status 2>/dev/null | jq -r .status; }
@@ -37,7 +60,7 @@ start_source() {
 	disown $HOLD_PID
 	wait_for "$work/$T.hold.log" '^/proc/' 10 || return 1
 	REGION=$(head -n 1 "$work/$T.hold.log")
-	in_cg nsenter --net=/run/netns/$NS_SRC "${QEMU[@]}" "$@" \
+	in_cg nsenter --net=/run/netns/$NS_SRC "${QEMU[@]}" "$@" $(hb_args $T 1) \
 		-object memory-backend-file,id=ram0,size=$SZ,mem-path="$REGION",share=on \
 		-serial file:"$work/$T.ser1" -qmp unix:"$work/$T.q1",server=on,wait=off \
 		> "$work/$T.qemu1.log" 2>&1 &
@@ -52,6 +75,7 @@ start_dest() {
 	local name=$1
 	shift
 	start_receiver "$name" --io-timeout 60 "$@" --qemu "$work/$name.q2" --exec "${QEMU[@]}" \
+		$(hb_args $name 2) \
 		-object memory-backend-file,id=ram0,size=$SZ,mem-path=/proc/self/fd/3,share=on \
 		-serial file:"$work/$name.ser2" -qmp unix:"$work/$name.q2",server=on,wait=off \
 		-incoming defer || return 1
@@ -68,6 +92,7 @@ qsend() {
 }
 
 stop_all() {
+	hb_stop
 	kill -9 ${SRC_QEMU:-} ${HOLD_PID:-} 2>/dev/null
 	pkill -9 -f "ledger,debug-threads=on" 2>/dev/null
 	# Gone, so that their regions are too (the module unloads after us).

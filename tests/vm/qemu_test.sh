@@ -43,7 +43,7 @@ echo "TAP version 13"
 # ---- a live migration ---------------------------------------------------
 T=live
 if ! want $T; then :
-elif start_source $T; then
+elif hb_start $T && start_source $T; then
 	start_dest $T || notok "$T: the receiver did not listen" "$work/$T".*log
 	qsend $T
 	rc_send=$?
@@ -69,6 +69,11 @@ elif start_source $T; then
 		'! grep -q BAD "$work/$T.ser1" "$work/$T.ser2"'
 	check "$T: the source guest did not run after the stop" \
 		'g=$(last_gen "$work/$T.ser1"); sleep 2; [ "$(last_gen "$work/$T.ser1")" = "$g" ]'
+	hb_stop
+	check "$T: its heartbeat: the destination's first beat after the source's last" \
+		'[ "$(jq ".gap_ms > 0 and .src.beats > 0 and .dst.beats > 0" "$work/$T.hb.json")" = true ]'
+	echo "# $T: blackout the guest saw (heartbeat) $(jq .gap_ms "$work/$T.hb.json") ms;" \
+		"dt-migrate's eBPF $(jq .blackout.ebpf.total_ms "$work/$T.src.json") ms"
 else
 	notok "$T: the source guest did not start" "$work/$T".*log
 fi
