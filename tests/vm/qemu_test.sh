@@ -29,11 +29,15 @@ keep_logs() {
 . "$top/tests/vm/qemu_lib.sh"
 
 # The source guest must go on by itself: two more generations, no error.
-source_goes_on() {
+# (Its serial log alone while dt-migrate runs: QEMU's QMP socket serves one
+# client at a time, and dt-migrate holds it.)
+guest_goes_on() {
 	local g
-	[ "$(qstatus "$work/$T.q1")" = running ] || return 1
 	g=$(last_gen "$work/$T.ser1")
 	wait_for "$work/$T.ser1" "gen $((g + 2)) ok\|BAD" 60 && ! grep -q BAD "$work/$T.ser1"
+}
+source_goes_on() {
+	[ "$(qstatus "$work/$T.q1")" = running ] && guest_goes_on
 }
 
 mig_setup || { echo "not ok 1 - setup"; exit 1; }
@@ -141,7 +145,7 @@ for how in resume cancel; do
 	for i in $(seq 100); do [ -S "$work/$T.sock" ] && break; sleep 0.1; done
 	pause_at_stage "$work/$T.sock" 3 > "$work/$T.c.log"
 	check "$T: paused in stop-and-copy, after the last round" 		'[ "$(fields "$work/$T.c.log" state stage)" = "paused 3" ]'
-	check "$T: QEMU's migration cancelled, the source guest goes on" source_goes_on
+	check "$T: QEMU's migration cancelled, the source guest goes on" guest_goes_on
 	"$MIG" ctl "$work/$T.sock" $how > /dev/null 2>&1
 	wait $sp
 	rc_send=$?

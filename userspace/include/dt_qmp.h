@@ -34,6 +34,7 @@ struct dt_qmp {
 	unsigned long long seq;	/* the last command's id */
 	bool migrating;		/* an outgoing migration was started */
 	int state_fd;		/* our end of the migration pipe, or -1 */
+	bool state_in, state_eof;	/* source: state_fd is QEMU's output; it ended */
 	char *state;		/* source: what QEMU wrote to it */
 	size_t state_len, state_max;	/* state_max: 1 MiB unless set after open */
 	long long stop_ns;	/* CLOCK_REALTIME of QEMU's last STOP event seen, or 0 */

@@ -70,6 +70,61 @@ static void state_close(struct dt_qmp *q)
 	if (q->state_fd >= 0)
 		close(q->state_fd);
 	q->state_fd = -1;
+	q->state_in = false;
+}
+
+/*
+ * Source: read what QEMU has written to the pipe so far into state;
+ * state_eof once QEMU closed it.
+ */
+static int state_drain(struct dt_qmp *q)
+{
+	while (!q->state_eof) {
+		ssize_t n;
+
+		if (q->state_len == q->state_max)
+			return fail(q, -EFBIG, "QEMU's device state is over %zu bytes", q->state_max);
+		n = read(q->state_fd, q->state + q->state_len, q->state_max - q->state_len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			break;
+		if (n < 0)
+			return fail(q, -errno, "reading QEMU's device state: %s", strerror(errno));
+		if (!n)
+			q->state_eof = true;
+		q->state_len += (size_t)n;
+	}
+	return 0;
+}
+
+/*
+ * Wait until QEMU's reply can be read. Meanwhile keep an outgoing state pipe
+ * drained: QEMU's migration thread may write to it holding the lock that
+ * the monitor needs to answer, and block on a full pipe.
+ */
+static int wait_reply(struct dt_qmp *q, long long end)
+{
+	for (;;) {
+		struct pollfd p[2] = { { .fd = q->fd, .events = POLLIN },
+				       { .fd = q->state_fd, .events = POLLIN } };
+		nfds_t np = q->state_in && !q->state_eof ? 2 : 1;
+		int n = poll(p, np, left_ms(end));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (!n)
+			return -ETIMEDOUT;
+		if (np == 2 && p[1].revents) {
+			n = state_drain(q);
+			if (n)
+				return n;
+		}
+		if (p[0].revents)
+			return 0;
+	}
 }
 
 /* The next message, events included; the caller puts it. */
@@ -97,7 +152,9 @@ static int read_msg(struct dt_qmp *q, json_object **out, long long end)
 		if (q->len == sizeof(q->buf))
 			return fail(q, -EMSGSIZE, "QMP %s: a reply over %zu bytes", q->path,
 				    sizeof(q->buf));
-		ret = wait_fd(q->fd, POLLIN, end);
+		ret = wait_reply(q, end);
+		if (ret == -EFBIG)
+			return ret;
 		if (ret)
 			return fail(q, ret, "QMP %s: %s waiting for QEMU", q->path,
 				    ret == -ETIMEDOUT ? "timed out" : strerror(-ret));
@@ -390,27 +447,6 @@ static int migrate_cmd(struct dt_qmp *q, const char *cmd, long long end)
 	return dt_qmp_cmd(q, cmd, args, -1, NULL, left_ms(end));
 }
 
-/* Read what QEMU has written so far: 1 at its end, 0 if more may come. */
-static int state_drain(struct dt_qmp *q)
-{
-	for (;;) {
-		ssize_t n;
-
-		if (q->state_len == q->state_max)
-			return fail(q, -EFBIG, "QEMU's device state is over %zu bytes", q->state_max);
-		n = read(q->state_fd, q->state + q->state_len, q->state_max - q->state_len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN)
-			return 0;
-		if (n < 0)
-			return fail(q, -errno, "reading QEMU's device state: %s", strerror(errno));
-		if (!n)
-			return 1;
-		q->state_len += (size_t)n;
-	}
-}
-
 int dt_qmp_migrate_start(struct dt_qmp *q, int timeout_ms)
 {
 	long long end = now_ms() + timeout_ms;
@@ -422,10 +458,12 @@ int dt_qmp_migrate_start(struct dt_qmp *q, int timeout_ms)
 			return fail(q, -ENOMEM, "out of memory for QEMU's device state");
 	}
 	q->state_len = 0;
+	q->state_eof = false;
 	q->stop_ns = 0;
 	ret = set_caps(q, true, left_ms(end));
 	if (!ret)
 		ret = state_pipe(q, true, end);
+	q->state_in = !ret;
 	if (!ret)
 		ret = migrate_cmd(q, "migrate", end);
 	if (ret) {
@@ -440,15 +478,10 @@ int dt_qmp_migrate_stopped(struct dt_qmp *q, int timeout_ms)
 {
 	long long end = now_ms() + timeout_ms;
 	char st[32], err[256];
-	int ret, eof = 0;
+	int ret;
 
 	for (;;) {
-		/* Keep the pipe drained: QEMU writes its other RAM first. */
-		if (!eof) {
-			eof = state_drain(q);
-			if (eof < 0)
-				return eof;
-		}
+		/* QEMU sends its own RAM first: query-migrate drains the pipe meanwhile. */
 		ret = migrate_status(q, st, sizeof(st), err, sizeof(err), end);
 		if (ret)
 			return ret;
@@ -460,10 +493,10 @@ int dt_qmp_migrate_stopped(struct dt_qmp *q, int timeout_ms)
 		if (now_ms() >= end)
 			return fail(q, -ETIMEDOUT, "QEMU did not stop the guest for the switchover "
 				    "within %d ms (its migration is %s)", timeout_ms, st);
-		if (eof)
-			usleep(1000);
-		else
-			wait_fd(q->state_fd, POLLIN, now_ms() + 2 < end ? now_ms() + 2 : end);
+		usleep(1000);
+		ret = state_drain(q);
+		if (ret)
+			return ret;
 	}
 }
 
@@ -476,13 +509,9 @@ int dt_qmp_save_state(struct dt_qmp *q, int timeout_ms)
 	json_object_object_add(args, "state", json_object_new_string("pre-switchover"));
 	ret = dt_qmp_cmd(q, "migrate-continue", args, -1, NULL, left_ms(end));
 	/* QEMU closes its end when the stream is over. */
-	while (!ret) {
+	while (!ret && !q->state_eof) {
 		ret = state_drain(q);
-		if (ret > 0) {
-			ret = 0;
-			break;
-		}
-		if (!ret) {
+		if (!ret && !q->state_eof) {
 			ret = wait_fd(q->state_fd, POLLIN, end);
 			if (ret)
 				ret = fail(q, ret, "QEMU's device state: %s",
