@@ -467,7 +467,13 @@ int dt_qmp_migrate_start(struct dt_qmp *q, int timeout_ms)
 	if (!ret)
 		ret = migrate_cmd(q, "migrate", end);
 	if (ret) {
+		char why[sizeof(q->why)];
+
+		/* No migration: leave QEMU's capability as a plain migrate wants it. */
 		state_close(q);
+		memcpy(why, q->why, sizeof(why));
+		set_caps(q, false, 2000);
+		memcpy(q->why, why, sizeof(why));
 		return ret;
 	}
 	q->migrating = true;
