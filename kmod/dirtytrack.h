@@ -36,8 +36,9 @@
  * @rx_lock: serializes receives and @rx; held across socket waits.
  * @tracking: tracking is on.
  * @manual: manual-protect mode (HARVEST does not re-protect).
- * @inflight: per page, sends whose pages the network stack still holds;
- *	writers wait for zero (allocated by the first STREAM).
+ * @inflight: per page, sends whose pages the network stack still holds
+ *	(allocated by the first STREAM); their writers get a copy of the page
+ *	(dt_folio_writable()).
  * @tx_plock: guards @tx_pending, which a file's close may take.
  * @tx_pending: a send not yet wholly queued on its socket (@tx_plock; a
  *	call under @tx_lock takes it out while it sends it).
@@ -180,16 +181,24 @@ void dt_throttle_file_closed(struct dt_region *r, const struct file *file);
 /* stream.c */
 long dt_ioc_stream(struct file *file, struct dirtytrack_stream __user *uarg);
 long dt_ioc_receive(struct dt_region *r, struct dirtytrack_receive __user *uarg);
-int dt_wait_inflight(struct dt_region *r, pgoff_t idx);
 void dt_stream_file_closed(struct dt_region *r, const struct file *file);
 void dt_stream_free(struct dt_region *r);
 
-static inline bool dt_is_inflight(struct dt_region *r, pgoff_t idx)
+struct folio *dt_folio_writable(struct dt_region *r, struct folio *folio);
+
+/*
+ * A send holds @folio's page (the caller holds the folio lock). STREAM marks
+ * each folio it counts in flight, under its lock: the count is per page
+ * index, and a copy that took the page's place (dt_folio_writable()) is not
+ * held by anyone. A stale mark costs at most one needless copy.
+ */
+static inline bool dt_folio_in_flight(struct dt_region *r, struct folio *folio)
 {
 	/* Pairs with the release that publishes the zeroed array. */
 	atomic_t *inflight = smp_load_acquire(&r->inflight);
 
-	return inflight && atomic_read(&inflight[idx]);
+	return inflight && folio_test_checked(folio) &&
+	       atomic_read(&inflight[folio->index]);
 }
 
 #endif /* _DIRTYTRACK_INTERNAL_H */

@@ -141,8 +141,10 @@ void dt_batch_flush(struct dt_batch *b)
  */
 bool dt_batch_protect(struct dt_batch *b, pgoff_t idx)
 {
-	struct folio *folio = filemap_get_folio(b->r->mapping, idx);
+	struct folio *folio;
 
+retry:
+	folio = filemap_get_folio(b->r->mapping, idx);
 	if (IS_ERR(folio))
 		return false;
 	if (!folio_trylock(folio)) {
@@ -150,9 +152,10 @@ bool dt_batch_protect(struct dt_batch *b, pgoff_t idx)
 		folio_lock(folio);
 	}
 	if (unlikely(folio->mapping != b->r->mapping)) {
+		/* Punched, or a writer's copy took its place: look again. */
 		folio_unlock(folio);
 		folio_put(folio);
-		return false;
+		goto retry;
 	}
 	if (b->nr && (b->nr == DT_BATCH || idx <= b->last || idx > b->last + DT_ZAP_GAP))
 		dt_batch_flush(b);
@@ -593,16 +596,25 @@ static vm_fault_t dt_page_mkwrite(struct vm_fault *vmf)
 		folio_unlock(folio);
 		return VM_FAULT_NOPAGE;
 	}
-	if (unlikely(dt_is_inflight(r, folio->index))) {
-		/* Its bytes are on their way with a checksum: keep them stable. */
-		folio_unlock(folio);
+	if (unlikely(dt_folio_in_flight(r, folio))) {
+		/*
+		 * Its bytes are on their way with a checksum: the page cache
+		 * takes a copy in its place, and the fault, retried, maps
+		 * that. The fault's own reference on @folio stays its own.
+		 */
+		folio_get(folio);
+		folio = dt_folio_writable(r, folio);
 		/*
 		 * A dying task must not retry: a kernel-mode fault (copy_to_user
 		 * into the page) would loop forever. SIGBUS makes the user copy
 		 * fail with EFAULT; the task is being killed anyway.
 		 */
-		if (dt_wait_inflight(r, folio->index))
+		if (IS_ERR(folio))
 			return VM_FAULT_SIGBUS;
+		if (folio) {
+			folio_unlock(folio);
+			folio_put(folio);
+		}
 		return VM_FAULT_NOPAGE;
 	}
 	dt_mark_dirty(r, folio->index);
@@ -695,15 +707,12 @@ static ssize_t dt_write_iter(struct kiocb *iocb, struct iov_iter *from)
 			break;
 		}
 		folio = dt_get_folio(r, idx);
+		if (!IS_ERR(folio))
+			folio = dt_folio_writable(r, folio);
 		if (IS_ERR(folio))
 			return done ? done : PTR_ERR(folio);
-		if (unlikely(dt_is_inflight(r, idx))) {
-			folio_unlock(folio);
-			folio_put(folio);
-			if (dt_wait_inflight(r, idx))
-				return done ? done : -EINTR;
+		if (!folio)
 			continue;
-		}
 		got = copy_page_from_iter_atomic(folio_page(folio, 0), off, n, from);
 		flush_dcache_folio(folio);
 		if (got)
@@ -719,26 +728,20 @@ static ssize_t dt_write_iter(struct kiocb *iocb, struct iov_iter *from)
 	return done;
 }
 
-/*
- * Zero [start, end) within one page, as a tracked write. Like a writer, it
- * waits (killable, holding no lock) while a send holds the page.
- */
+/* Zero [start, end) within one page, as a tracked write. */
 static int dt_zero_partial(struct dt_region *r, loff_t start, loff_t end)
 {
 	pgoff_t idx = start >> PAGE_SHIFT;
 	struct folio *folio;
 
-	for (;;) {
+	do {
 		folio = filemap_lock_folio(r->mapping, idx);
 		if (IS_ERR(folio))
 			return 0;	/* a hole already reads as zero */
-		if (likely(!dt_is_inflight(r, idx)))
-			break;
-		folio_unlock(folio);
-		folio_put(folio);
-		if (dt_wait_inflight(r, idx))
-			return -EINTR;
-	}
+		folio = dt_folio_writable(r, folio);
+		if (IS_ERR(folio))
+			return PTR_ERR(folio);
+	} while (!folio);
 	if (folio->mapping == r->mapping) {	/* else punched: reads as zero */
 		folio_zero_segment(folio, offset_in_page(start),
 				   offset_in_page(end - 1) + 1);

@@ -26,6 +26,7 @@
 #include <linux/sched/mm.h>
 #include <linux/skbuff.h>
 #include <linux/slab.h>
+#include <linux/swap.h>
 #include <linux/uaccess.h>
 #include <linux/uio.h>
 #include <linux/wait_bit.h>
@@ -64,7 +65,7 @@ static atomic_t *dt_inflight_array(struct dt_region *r)
 }
 
 /* Wait until no send holds page @idx. Returns -EINTR on a fatal signal. */
-int dt_wait_inflight(struct dt_region *r, pgoff_t idx)
+static int dt_wait_inflight(struct dt_region *r, pgoff_t idx)
 {
 	/* Pairs with the release in dt_inflight_array(). */
 	atomic_t *a = smp_load_acquire(&r->inflight);
@@ -72,6 +73,68 @@ int dt_wait_inflight(struct dt_region *r, pgoff_t idx)
 	if (!a)
 		return 0;
 	return wait_var_event_killable(&a[idx], !atomic_read(&a[idx]));
+}
+
+/*
+ * A send holds @old's page, locked by the caller, on its way with a checksum:
+ * give the page cache a copy in its place, so that a writer goes on at once
+ * instead of waiting for the network. The send keeps the old page, and its
+ * bytes still match their CRC, until its completion frees it.
+ *
+ * The swap, with @old locked throughout (so no fault, read or write of ours
+ * can look at the index in between): copy the page; zap every pte of it, which
+ * fires the mmu notifiers (a secondary MMU drops its mappings too); put the
+ * copy in its place in the page cache (replace_page_cache_folio(), as FUSE's
+ * fuse_try_move_folio() does; the copy is charged to @old's memcg). A fault
+ * then finds the copy; a lookup that got @old before finds its mapping gone
+ * once it holds its lock, and looks again.
+ *
+ * Returns the copy, locked, with a reference; NULL if there is none: no memory
+ * at once (a writer may then wait for the send, as it did before), or a DMA pin
+ * on @old, whose holder would go on reading the old page.
+ */
+static struct folio *dt_folio_unshare(struct dt_region *r, struct folio *old)
+{
+	struct folio *copy;
+
+	if (folio_maybe_dma_pinned(old))
+		return NULL;
+	copy = filemap_alloc_folio(mapping_gfp_mask(r->mapping) | __GFP_NORETRY |
+				   __GFP_NOWARN, 0);
+	if (!copy)
+		return NULL;
+	unmap_mapping_pages(r->mapping, old->index, 1, false);
+	copy_highpage(folio_page(copy, 0), folio_page(old, 0));
+	flush_dcache_folio(copy);
+	/* Not yet visible to anyone: the non-atomic flag setters are fine. */
+	__folio_set_locked(copy);
+	__folio_mark_uptodate(copy);
+	replace_page_cache_folio(old, copy);
+	folio_add_lru(copy);
+	trace_dirtytrack_unshare(dt_ino(r), copy->index);
+	return copy;
+}
+
+/*
+ * The folio a writer of @folio's page may write: @folio itself (locked, the
+ * caller's reference) when no send holds it; else a copy that took its place
+ * in the page cache (locked, a reference; @folio is unlocked and put). NULL
+ * when there is no copy and the send has released the page meanwhile: look
+ * it up again. ERR_PTR(-EINTR): killed while waiting.
+ */
+struct folio *dt_folio_writable(struct dt_region *r, struct folio *folio)
+{
+	pgoff_t idx = folio->index;
+	struct folio *copy;
+
+	if (likely(!dt_folio_in_flight(r, folio)))
+		return folio;
+	copy = dt_folio_unshare(r, folio);
+	folio_unlock(folio);
+	folio_put(folio);
+	if (copy)
+		return copy;
+	return dt_wait_inflight(r, idx) ? ERR_PTR(-EINTR) : NULL;
 }
 
 /* ---- send ---- */
@@ -221,6 +284,8 @@ static void dt_tx_add_page(struct dt_tx_batch *b, struct folio *folio)
 		page = copy;
 	} else {
 		get_page(page);
+		/* In flight: counted, and marked (see dt_folio_in_flight()). */
+		folio_set_checked(folio);
 		atomic_inc(&b->r->inflight[folio->index]);
 		b->idx[b->npages++] = folio->index;
 	}
@@ -929,22 +994,18 @@ static int dt_rx_apply(struct dt_region *r, struct dt_rx *rx, pgoff_t idx,
 		if (err != -EEXIST)
 			return err;
 	}
-	for (;;) {
+	do {
 		folio = payload ? dt_get_folio(r, idx) : filemap_lock_folio(r->mapping, idx);
 		if (IS_ERR(folio) && !payload) {
 			/* A hole is zero already; still a received page. */
 			dt_mark_dirty(r, idx);
 			return 0;
 		}
+		if (!IS_ERR(folio))
+			folio = dt_folio_writable(r, folio);
 		if (IS_ERR(folio))
 			return PTR_ERR(folio);
-		if (!dt_is_inflight(r, idx))
-			break;
-		folio_unlock(folio);
-		folio_put(folio);
-		if (dt_wait_inflight(r, idx))
-			return -EINTR;
-	}
+	} while (!folio);
 	if (payload)
 		copy_highpage(folio_page(folio, 0), folio_page(payload, 0));
 	else

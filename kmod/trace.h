@@ -33,15 +33,26 @@ TRACE_EVENT(dirtytrack_track,
 		      __entry->populated)
 );
 
+DECLARE_EVENT_CLASS(dirtytrack_page,
+		    TP_PROTO(unsigned long ino, unsigned long pgoff),
+		    TP_ARGS(ino, pgoff),
+		    TP_STRUCT__entry(__field(unsigned long, ino)
+				     __field(unsigned long, pgoff)),
+		    TP_fast_assign(__entry->ino = ino;
+				   __entry->pgoff = pgoff;),
+		    TP_printk("region=%lu page=%lu", __entry->ino, __entry->pgoff)
+);
+
 /* Once per page made dirty (a tracked write fault): keep it cheap. */
-TRACE_EVENT(dirtytrack_write_fault,
-	    TP_PROTO(unsigned long ino, unsigned long pgoff),
-	    TP_ARGS(ino, pgoff),
-	    TP_STRUCT__entry(__field(unsigned long, ino)
-			     __field(unsigned long, pgoff)),
-	    TP_fast_assign(__entry->ino = ino;
-			   __entry->pgoff = pgoff;),
-	    TP_printk("region=%lu page=%lu", __entry->ino, __entry->pgoff)
+DEFINE_EVENT(dirtytrack_page, dirtytrack_write_fault,
+	     TP_PROTO(unsigned long ino, unsigned long pgoff),
+	     TP_ARGS(ino, pgoff)
+);
+
+/* A writer of a page a send still holds got a copy of it (no wait). */
+DEFINE_EVENT(dirtytrack_page, dirtytrack_unshare,
+	     TP_PROTO(unsigned long ino, unsigned long pgoff),
+	     TP_ARGS(ino, pgoff)
 );
 
 TRACE_EVENT(dirtytrack_harvest,
