@@ -11,11 +11,12 @@ DESCRIPTION
     Reads the measurements a benchmark run left in DIR, computes the minimum
     and median of each one, compares the module's backend with the other
     backends measured under the same figure, metric and parameters, checks
-    the targets of issue 3 (dirty tracking) and issue 4 (streaming), and
+    the targets of issue 3 (dirty tracking), issue 4 (streaming) and issue
+    14 (clean reads), and
     writes a JSON report, a Markdown summary and gnuplot plots.
 
-    The module's backend is dirtytrack (figures fault, harvest, harvest_flat,
-    precopy), module-stream (send) or module-receive (receive). For a module
+    The module's backend is dirtytrack (figures fault, clean_read, harvest,
+    harvest_flat, precopy), module-stream (send) or module-receive (receive). For a module
     row the peer is the best other available backend by median and
     ratio_to_peer is module median / peer median; for any other row the peer
     is the module and the ratio is this median / module median.
@@ -54,13 +55,13 @@ import sys
 PROG = "bench-report.py"
 TRACKERS = ["dirtytrack", "uffd-wp", "soft-dirty", "mprotect"]
 BACKENDS = {  # per figure; the module's own backend comes first
-    "fault": TRACKERS, "harvest": TRACKERS, "harvest_flat": TRACKERS,
+    "fault": TRACKERS, "clean_read": TRACKERS, "harvest": TRACKERS, "harvest_flat": TRACKERS,
     "send": ["module-stream", "copy-send", "writev", "vmsplice-splice"],
     "receive": ["module-receive", "recv-into-mapping"], "precopy": TRACKERS,
 }
 MODULE = {figure: backends[0] for figure, backends in BACKENDS.items()}
 METRICS = {  # defaults when a line leaves out unit or better
-    "write_fault_ns": ("ns", "lower"), "harvest_ms": ("ms", "lower"),
+    "write_fault_ns": ("ns", "lower"), "clean_read_ns": ("ns", "lower"), "harvest_ms": ("ms", "lower"),
     "throughput_gibps": ("GiB/s", "higher"), "cpu_s_per_gib": ("s/GiB", "lower"),
     "cycle_ms": ("ms", "lower"),
 }
@@ -280,6 +281,8 @@ def targets(index, rows):
           "harvest", "harvest_ms", {"fraction": 0.01, "pattern": "uniform"},
           "dirtytrack", "uffd-wp", "≤", 0.5),
         flatness_target(index, rows),
+        t("Issue 14: clean-page read after a harvest, dirtytrack / uffd-wp ≤ 1.0",
+          "clean_read", "clean_read_ns", {}, "dirtytrack", "uffd-wp", "≤", 1.0),
         t("Issue 4 (e): send throughput, module-stream / copy-send ≥ 2",
           "send", "throughput_gibps", {}, "module-stream", "copy-send", "≥", 2),
         t("Issue 4 (f): send throughput, module-stream / vmsplice-splice ≥ 1.3",

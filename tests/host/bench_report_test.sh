@@ -20,6 +20,7 @@ EOF
 #  fault threads=1: dirtytrack 2, uffd-wp 4, mprotect 5 -> ratio 0.5 (uffd-wp),
 #    mprotect 5/2 = 2.5 (dirtytrack); target (a) 0.5 <= 1.2: met
 #  fault threads=2: dirtytrack 10 / uffd-wp 5 = 2 > 1.2: (b) not met
+#  clean_read: dirtytrack 30 / uffd-wp 3 = 10 > 1.0: issue 14 not met
 #  harvest 1024 MB, 0.01, uniform: 1 / 4 = 0.25 <= 0.5: (c) met
 #  harvest_flat: dirtytrack 1.2 / 1.0 = 1.2 <= 1.5: (d) met
 #  send: 8 / 2 = 4 >= 2: (e) met; vmsplice-splice failed: (f) not measured;
@@ -32,6 +33,8 @@ cat >"$run/raw.jsonl" <<'EOF'
 {"figure": "fault", "metric": "write_fault_ns", "unit": "ns", "better": "lower", "backend": "mprotect", "params": {"threads": 1, "region_mb": 1024}, "samples": [5, 6, 5]}
 {"figure": "fault", "metric": "write_fault_ns", "unit": "ns", "better": "lower", "backend": "dirtytrack", "params": {"threads": 2, "region_mb": 1024}, "samples": [10, 11, 9]}
 {"figure": "fault", "metric": "write_fault_ns", "unit": "ns", "better": "lower", "backend": "uffd-wp", "params": {"threads": 2, "region_mb": 1024}, "samples": [5, 5, 6]}
+{"figure": "clean_read", "metric": "clean_read_ns", "unit": "ns", "better": "lower", "backend": "dirtytrack", "params": {"region_mb": 64}, "samples": [30, 31, 29]}
+{"figure": "clean_read", "metric": "clean_read_ns", "unit": "ns", "better": "lower", "backend": "uffd-wp", "params": {"region_mb": 64}, "samples": [3, 3, 4]}
 {"figure": "harvest", "metric": "harvest_ms", "unit": "ms", "better": "lower", "backend": "dirtytrack", "params": {"region_mb": 256, "fraction": 0.01, "pattern": "uniform"}, "samples": [0.5, 0.6, 0.55]}
 {"figure": "harvest", "metric": "harvest_ms", "unit": "ms", "better": "lower", "backend": "uffd-wp", "params": {"region_mb": 256, "fraction": 0.01, "pattern": "uniform"}, "samples": [1.0, 1.1]}
 {"figure": "harvest", "metric": "harvest_ms", "unit": "ms", "better": "lower", "backend": "dirtytrack", "params": {"region_mb": 1024, "fraction": 0.01, "pattern": "uniform"}, "samples": [1.0, 1.0, 1.2]}
@@ -66,12 +69,12 @@ result() { "$py" -c 'import json, sys; r = json.load(open(sys.argv[1]))["results
 fault() { echo "next(x for x in r if x['figure'] == 'fault' and x['params']['threads'] == 1 and x['backend'] == '$1')"; }
 
 echo "TAP version 13"
-echo "1..17"
+echo "1..18"
 "$report" "$run" >"$tmp/out" 2>"$tmp/err"; rc=$?
 check "a full run exits 0" '[ $rc = 0 ]'
 check "stdout names summary.md and counts the verdicts" \
 	'grep -qx "$run/summary.md" "$tmp/out" &&
-	 grep -qx "targets: 5 met, 2 not met, 1 not measured" "$tmp/out"'
+	 grep -qx "targets: 5 met, 3 not met, 1 not measured" "$tmp/out"'
 check "results.json parses and has one object per line ($lines)" "result 'len(r) == $lines'"
 check "module row: median 2 over peers 4 and 5 gives ratio 0.5 to uffd-wp" \
 	"result \"($(fault dirtytrack))['peer'] == 'uffd-wp' and ($(fault dirtytrack))['ratio_to_peer'] == 0.5\""
@@ -84,6 +87,8 @@ check "summary.md has the header and a Targets section" \
 	 grep -q "^## Targets" "$run/summary.md"'
 check "target (a) is met" 'grep "Issue 3 (a)" "$run/summary.md" | grep -q "| met |$"'
 check "target (b) is not met" 'grep "Issue 3 (b)" "$run/summary.md" | grep -q "| not met |$"'
+check "the clean-read target is not met, at ratio 10" \
+	'grep "Issue 14: clean-page read" "$run/summary.md" | grep -q "10.*| not met |$"'
 check "target (f) is not measured, with the failure" \
 	'grep "Issue 4 (f)" "$run/summary.md" | grep -q "vmsplice-splice failed: short splice count.*| not measured |$"'
 check "tables show n/a, FAILED, median (min) and the module ratio" \

@@ -16,7 +16,7 @@ if [ $rc = 0 ]; then echo "ok 1 - dt-bench --smoke exits 0"; else
 missing=$(python3 - "$out/raw.jsonl" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
-want = {(f, b) for f in ("fault", "harvest", "harvest_flat", "precopy")
+want = {(f, b) for f in ("fault", "clean_read", "harvest", "harvest_flat", "precopy")
         for b in ("dirtytrack", "uffd-wp", "soft-dirty", "mprotect")}
 want |= {("send", b) for b in ("module-stream", "copy-send", "writev", "vmsplice-splice")}
 want |= {("receive", b) for b in ("module-receive", "recv-into-mapping")}

@@ -47,6 +47,8 @@ static void usage(FILE *f)
 "    Measures, with every backend in the same boot:\n"
 "      fault         ns per first write to a write-protected page, 1 and 2\n"
 "                    threads (dirtytrack, uffd-wp, soft-dirty, mprotect)\n"
+"      clean_read    ns per first read of a page after a harvest\n"
+"                    re-protected it (all backends)\n"
 "      harvest       harvest + re-protect time against region size x dirty\n"
 "                    fraction x pattern (uniform, sequential, hotset, all)\n"
 "      harvest_flat  harvest time at a fixed dirty count as the region grows\n"
@@ -348,6 +350,73 @@ static void fig_fault(void)
 		}
 	}
 	free(all);
+	free(got);
+}
+
+/* -- clean_read -- */
+
+/*
+ * ns per first read of a clean page after a harvest re-protected it (every
+ * page written, then harvested): what pages that are only read pay for the
+ * protection. The harvest after the reads must report nothing.
+ */
+static void fig_clean_read(void)
+{
+	uint64_t mb = cfg.smoke ? 4 : 64, n = mb << 20 >> 12;
+	uint64_t *all = calloc(1, dt_bitmap_bytes(n)), *none = calloc(1, dt_bitmap_bytes(n));
+	uint64_t *got = malloc(dt_bitmap_bytes(n));
+	char params[64];
+
+	if (!all || !none || !got)
+		die("clean_read", ENOMEM);
+	for (uint64_t p = 0; p < n; p++)
+		dt_bitmap_set(all, p);
+	snprintf(params, sizeof(params), "\"region_mb\": %llu", (unsigned long long)mb);
+	progress("[clean_read] %llu MiB\n", (unsigned long long)mb);
+	for (int k = 0; k < DT_TRACKER_NKINDS; k++) {
+		double v[64];
+		char why[200];
+		struct dt_tracker *t;
+		int r, ret, bad = 0;
+
+		if (!avail[k]) {
+			emit("clean_read", "clean_read_ns", "ns", "lower", dt_tracker_name(k), params,
+			     NULL, 0, "unavailable", why_unavail[k]);
+			continue;
+		}
+		t = tracked(k, mb, why, sizeof(why));
+		if (!t)
+			die(why, EIO);
+		for (r = 0; r < cfg.reps && !bad; r++) {
+			volatile char *mem = dt_tracker_mem(t);
+			double t0;
+
+			write_pages(dt_tracker_mem(t), all, n, (unsigned char)r);
+			ret = dt_tracker_harvest(t, got, NULL);
+			if (ret)
+				die("harvest", ret);
+			bad = compare_sets(all, got, n, why, sizeof(why));
+			if (bad)
+				break;
+			t0 = now();
+			for (uint64_t p = 0; p < n; p++)
+				(void)mem[p * PS + 16];
+			v[r] = (now() - t0) * 1e9 / (double)n;
+			ret = dt_tracker_harvest(t, got, NULL);
+			if (ret)
+				die("harvest", ret);
+			bad = compare_sets(none, got, n, why, sizeof(why));
+		}
+		if (bad)
+			emit("clean_read", "clean_read_ns", "ns", "lower", dt_tracker_name(k), params,
+			     NULL, 0, "failed", why);
+		else
+			emit("clean_read", "clean_read_ns", "ns", "lower", dt_tracker_name(k), params,
+			     v, r, NULL, NULL);
+		dt_tracker_destroy(t);
+	}
+	free(all);
+	free(none);
 	free(got);
 }
 
@@ -1150,6 +1219,8 @@ int main(int argc, char **argv)
 		die(why_unavail[DT_TRACKER_DIRTYTRACK], ENODEV);
 	if (want("fault"))
 		fig_fault();
+	if (want("clean_read"))
+		fig_clean_read();
 	if (want("harvest"))
 		fig_harvest();
 	if (want("harvest_flat"))
