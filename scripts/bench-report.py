@@ -12,11 +12,12 @@ DESCRIPTION
     and median of each one, compares the module's backend with the other
     backends measured under the same figure, metric and parameters, checks
     the targets of issue 3 (dirty tracking), issue 4 (streaming) and issue
-    14 (clean reads), and
+    14 (clean reads, and the two-VM link figures), and
     writes a JSON report, a Markdown summary and gnuplot plots.
 
     The module's backend is dirtytrack (figures fault, clean_read, harvest,
-    harvest_flat, precopy), module-stream (send) or module-receive (receive). For a module
+    harvest_flat, precopy), module-stream (send, send_link), module-receive
+    (receive, receive_link) or in-flight (writer_stall). For a module
     row the peer is the best other available backend by median and
     ratio_to_peer is module median / peer median; for any other row the peer
     is the module and the ratio is this median / module median.
@@ -58,6 +59,9 @@ BACKENDS = {  # per figure; the module's own backend comes first
     "fault": TRACKERS, "clean_read": TRACKERS, "harvest": TRACKERS, "harvest_flat": TRACKERS,
     "send": ["module-stream", "copy-send", "writev", "vmsplice-splice"],
     "receive": ["module-receive", "recv-into-mapping"], "precopy": TRACKERS,
+    "send_link": ["module-stream", "copy-send", "writev", "vmsplice-splice"],
+    "receive_link": ["module-receive", "recv-into-mapping"],
+    "writer_stall": ["in-flight", "protected"],
 }
 MODULE = {figure: backends[0] for figure, backends in BACKENDS.items()}
 METRICS = {  # defaults when a line leaves out unit or better
@@ -291,6 +295,14 @@ def targets(index, rows):
           "send", "cpu_s_per_gib", {}, "module-stream", "copy-send", "≤", 0.5),
         t("Issue 4 (h): receive throughput, module-receive / recv-into-mapping ≥ 1.5",
           "receive", "throughput_gibps", {}, "module-receive", "recv-into-mapping", "≥", 1.5),
+        t("Issue 14: send over the link, module-stream / copy-send ≥ 1.3",
+          "send_link", "throughput_gibps", {}, "module-stream", "copy-send", "≥", 1.3),
+        t("Issue 14: send CPU per GiB over the link, module-stream / copy-send ≤ 0.6",
+          "send_link", "cpu_s_per_gib", {}, "module-stream", "copy-send", "≤", 0.6),
+        t("Issue 14: receive CPU per GiB over the link, module-receive / recv-into-mapping ≤ 0.7",
+          "receive_link", "cpu_s_per_gib", {}, "module-receive", "recv-into-mapping", "≤", 0.7),
+        t("Issue 14: write to a page in flight over the link / write fault without a stream ≤ 1.5",
+          "writer_stall", "write_fault_ns", {}, "in-flight", "protected", "≤", 1.5),
     ]
 
 

@@ -26,6 +26,9 @@ EOF
 #  send: 8 / 2 = 4 >= 2: (e) met; vmsplice-splice failed: (f) not measured;
 #    cpu 0.1 / 0.5 = 0.2 <= 0.5: (g) met
 #  receive: 6 / 5 = 1.2 < 1.5: (h) not met
+#  send_link: 3 / 2 = 1.5 >= 1.3: met; cpu 0.5 / 1.0 = 0.5 <= 0.6: met
+#  receive_link cpu: 0.8 / 1.0 = 0.8 > 0.7: not met
+#  writer_stall: in-flight 15 / protected 10 = 1.5 <= 1.5: met
 cat >"$run/raw.jsonl" <<'EOF'
 {"figure": "fault", "metric": "write_fault_ns", "unit": "ns", "better": "lower", "backend": "dirtytrack", "params": {"threads": 1, "region_mb": 1024}, "samples": [2, 3, 2]}
 {"figure": "fault", "metric": "write_fault_ns", "unit": "ns", "better": "lower", "backend": "uffd-wp", "params": {"threads": 1, "region_mb": 1024}, "samples": [4, 5, 4]}
@@ -59,6 +62,14 @@ cat >"$run/raw.jsonl" <<'EOF'
 {"figure": "receive", "metric": "cpu_s_per_gib", "unit": "s/GiB", "better": "lower", "backend": "module-receive", "params": {"region_mb": 1024}, "samples": [0.2]}
 {"figure": "receive", "metric": "cpu_s_per_gib", "unit": "s/GiB", "better": "lower", "backend": "recv-into-mapping", "params": {"region_mb": 1024}, "samples": [0.3]}
 {"figure": "precopy", "metric": "cycle_ms", "unit": "ms", "better": "lower", "backend": "dirtytrack", "params": {"region_mb": 1024, "rate_pps": 10000}, "samples": [3.0, 3.1]}
+{"figure": "send_link", "metric": "throughput_gibps", "unit": "GiB/s", "better": "higher", "backend": "module-stream", "params": {"region_mb": 256, "link": "virtio-net"}, "samples": [3.0, 3.0]}
+{"figure": "send_link", "metric": "throughput_gibps", "unit": "GiB/s", "better": "higher", "backend": "copy-send", "params": {"region_mb": 256, "link": "virtio-net"}, "samples": [2.0, 2.0]}
+{"figure": "send_link", "metric": "cpu_s_per_gib", "unit": "s/GiB", "better": "lower", "backend": "module-stream", "params": {"region_mb": 256, "link": "virtio-net"}, "samples": [0.5, 0.5]}
+{"figure": "send_link", "metric": "cpu_s_per_gib", "unit": "s/GiB", "better": "lower", "backend": "copy-send", "params": {"region_mb": 256, "link": "virtio-net"}, "samples": [1.0, 1.0]}
+{"figure": "receive_link", "metric": "cpu_s_per_gib", "unit": "s/GiB", "better": "lower", "backend": "module-receive", "params": {"region_mb": 256, "link": "virtio-net"}, "samples": [0.8]}
+{"figure": "receive_link", "metric": "cpu_s_per_gib", "unit": "s/GiB", "better": "lower", "backend": "recv-into-mapping", "params": {"region_mb": 256, "link": "virtio-net"}, "samples": [1.0]}
+{"figure": "writer_stall", "metric": "write_fault_ns", "unit": "ns", "better": "lower", "backend": "in-flight", "params": {"region_mb": 64, "link": "virtio-net"}, "samples": [15, 15, 16]}
+{"figure": "writer_stall", "metric": "write_fault_ns", "unit": "ns", "better": "lower", "backend": "protected", "params": {"region_mb": 64, "link": "virtio-net"}, "samples": [10, 9, 10]}
 {"figure": "precopy", "metric": "cycle_ms", "unit": "ms", "better": "lower", "backend": "uffd-wp", "params": {"region_mb": 1024, "rate_pps": 10000}, "samples": [6.0, 6.2]}
 {"figure": "precopy", "metric": "cycle_ms", "backend": "soft-dirty", "params": {"region_mb": 1024, "rate_pps": 10000}, "unavailable": "CONFIG_MEM_SOFT_DIRTY is not set"}
 EOF
@@ -69,12 +80,12 @@ result() { "$py" -c 'import json, sys; r = json.load(open(sys.argv[1]))["results
 fault() { echo "next(x for x in r if x['figure'] == 'fault' and x['params']['threads'] == 1 and x['backend'] == '$1')"; }
 
 echo "TAP version 13"
-echo "1..18"
+echo "1..20"
 "$report" "$run" >"$tmp/out" 2>"$tmp/err"; rc=$?
 check "a full run exits 0" '[ $rc = 0 ]'
 check "stdout names summary.md and counts the verdicts" \
 	'grep -qx "$run/summary.md" "$tmp/out" &&
-	 grep -qx "targets: 5 met, 3 not met, 1 not measured" "$tmp/out"'
+	 grep -qx "targets: 8 met, 4 not met, 1 not measured" "$tmp/out"'
 check "results.json parses and has one object per line ($lines)" "result 'len(r) == $lines'"
 check "module row: median 2 over peers 4 and 5 gives ratio 0.5 to uffd-wp" \
 	"result \"($(fault dirtytrack))['peer'] == 'uffd-wp' and ($(fault dirtytrack))['ratio_to_peer'] == 0.5\""
@@ -89,6 +100,11 @@ check "target (a) is met" 'grep "Issue 3 (a)" "$run/summary.md" | grep -q "| met
 check "target (b) is not met" 'grep "Issue 3 (b)" "$run/summary.md" | grep -q "| not met |$"'
 check "the clean-read target is not met, at ratio 10" \
 	'grep "Issue 14: clean-page read" "$run/summary.md" | grep -q "10.*| not met |$"'
+check "the link's writer-stall target is met at 1.5, its receive CPU target is not" \
+	'grep "Issue 14: write to a page in flight" "$run/summary.md" | grep -q "1.5.*| met |$" &&
+	 grep "Issue 14: receive CPU per GiB over the link" "$run/summary.md" | grep -q "0.8.*| not met |$"'
+check "the link's send targets are met" \
+	'[ $(grep -c "Issue 14: send.*over the link.*| met |$" "$run/summary.md") = 2 ]'
 check "target (f) is not measured, with the failure" \
 	'grep "Issue 4 (f)" "$run/summary.md" | grep -q "vmsplice-splice failed: short splice count.*| not measured |$"'
 check "tables show n/a, FAILED, median (min) and the module ratio" \

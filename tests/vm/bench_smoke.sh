@@ -6,7 +6,7 @@ set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 out=${DT_OUT:?}/bench-smoke
 rm -rf "$out"
-echo "1..4"
+echo "1..6"
 sysctl -qw vm.max_map_count=4194304
 "$top/out/tools/dt-bench" -o "$out" --smoke --accel TCG 2>"$out.log"
 rc=$?
@@ -26,12 +26,38 @@ PY
 )
 if [ -z "$missing" ]; then echo "ok 2 - every figure has a number for every backend"; else
 	echo "not ok 2 - no number for: $missing"; fi
+# The link figures, over loopback here (tests/vm/bench_link.sh runs them
+# between two VMs): a server, and a peer run whose rows join the report's.
+"$top/out/tools/dt-bench" --serve 127.0.0.1:7071 2>"$out.serve.log" &
+serve=$!
+for _ in $(seq 50); do ss -Hltn "sport = :7071" | grep -q LISTEN && break; sleep 0.1; done
+"$top/out/tools/dt-bench" -o "$out/link" --smoke --peer 127.0.0.1:7071 --accel TCG 2>"$out.link.log"
+rc=$?
+[ $rc = 0 ] || kill $serve 2>/dev/null	# the peer's quit never came
+wait $serve
+src=$?
+if [ $rc = 0 ] && [ $src = 0 ]; then echo "ok 3 - dt-bench --peer and --serve exit 0"; else
+	echo "not ok 3 - dt-bench --peer exits $rc, --serve $src"
+	sed 's/^/# /' "$out.link.log" "$out.serve.log" | tail -n 30; fi
+missing=$(python3 - "$out/link/raw.jsonl" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+want = {("send_link", b) for b in ("module-stream", "copy-send", "writev", "vmsplice-splice")}
+want |= {("receive_link", b) for b in ("module-receive", "recv-into-mapping")}
+want |= {("writer_stall", b) for b in ("in-flight", "protected")}
+have = {(r["figure"], r["backend"]) for r in rows if "samples" in r and min(r["samples"]) > 0}
+print(" ".join(f"{f}/{b}" for f, b in sorted(want - have)))
+PY
+)
+if [ -z "$missing" ]; then echo "ok 4 - every link figure has a positive number for every backend"; else
+	echo "not ok 4 - no number for: $missing"; fi
+cat "$out/link/raw.jsonl" >>"$out/raw.jsonl" 2>/dev/null
 python3 "$top/scripts/bench-report.py" "$out" >"$out.report" 2>&1
 rc=$?
-if [ $rc = 0 ]; then echo "ok 3 - bench-report.py exits 0"; else
-	echo "not ok 3 - bench-report.py exits $rc"; sed 's/^/# /' "$out.report"; fi
+if [ $rc = 0 ]; then echo "ok 5 - bench-report.py exits 0"; else
+	echo "not ok 5 - bench-report.py exits $rc"; sed 's/^/# /' "$out.report"; fi
 if grep -q '^## Targets' "$out/summary.md" 2>/dev/null && [ -s "$out/results.json" ]; then
-	echo "ok 4 - summary.md has the targets, results.json is written"
+	echo "ok 6 - summary.md has the targets, results.json is written"
 else
-	echo "not ok 4 - summary.md or results.json missing"
+	echo "not ok 6 - summary.md or results.json missing"
 fi

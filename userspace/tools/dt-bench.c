@@ -42,6 +42,9 @@ static void usage(FILE *f)
 "SYNOPSIS\n"
 "    dt-bench -o OUTDIR [--smoke] [-r REPS] [-s SEED] [-f FIGURE,...]\n"
 "             [--accel NAME] [--machine TEXT] [--git REV]\n"
+"    dt-bench -o OUTDIR --peer IP:PORT [--link NAME] [--smoke] [-r REPS]\n"
+"             [-f send_link,receive_link,writer_stall] ...\n"
+"    dt-bench --serve IP:PORT\n"
 "\n"
 "DESCRIPTION\n"
 "    Measures, with every backend in the same boot:\n"
@@ -57,6 +60,17 @@ static void usage(FILE *f)
 "      receive       module RECEIVE against recv() into the mapping\n"
 "      precopy       one pre-copy cycle (harvest + send + receive) while a\n"
 "                    writer dirties pages at a fixed rate\n"
+"    With --peer, it measures instead, against a dt-bench --serve on another\n"
+"    host (the two-VM benchmark, tests/vm/bench_link.sh, joins two VMs by a\n"
+"    virtio-net link):\n"
+"      send_link     GiB/s and CPU s/GiB of each sender above to the peer,\n"
+"                    which discards the bytes (once first applied and\n"
+"                    checksummed)\n"
+"      receive_link  the peer's receiver: module RECEIVE against recv()\n"
+"                    into the mapping, STREAM sending; the peer's times\n"
+"      writer_stall  ns per first write to a page that STREAM (64 pages a\n"
+"                    call) has just queued to the peer, against a write\n"
+"                    to a page a harvest re-protected\n"
 "    Every tracker run compares the harvested set with the pages the\n"
 "    benchmark wrote, and every transfer is checked byte for byte once: a\n"
 "    backend that misreports is recorded as failed, without a number. A\n"
@@ -73,6 +87,11 @@ static void usage(FILE *f)
 "        --accel NAME     recorded in meta.json (TCG or KVM)\n"
 "        --machine TEXT   the host machine, recorded in meta.json\n"
 "        --git REV        the source revision, recorded in meta.json\n"
+"        --peer IP:PORT   run the link figures against dt-bench --serve there\n"
+"        --link NAME      the link's name in the figures' params (default\n"
+"                         loopback)\n"
+"        --serve IP:PORT  serve the link figures of one --peer run, then exit;\n"
+"                         needs no OUTDIR\n"
 "        --mprotect-max-mb N  skip the mprotect backend in the harvest figure\n"
 "                         above N MiB (default 1024): under TCG each of its\n"
 "                         faults costs ~0.2 ms, hours at 4 GiB\n"
@@ -103,9 +122,10 @@ static struct {
 	uint64_t seed;
 	const char *figures;
 	uint64_t mprotect_max_mb;
+	const char *peer, *link;
 	FILE *raw;
 	int failures;
-} cfg = { .reps = 3, .seed = 1, .mprotect_max_mb = 1024 };
+} cfg = { .reps = 3, .seed = 1, .mprotect_max_mb = 1024, .link = "loopback" };
 
 static bool want(const char *fig)
 {
@@ -935,6 +955,321 @@ static void fig_transfer(bool do_send, bool do_receive)
 	free(base.recs);
 }
 
+/* ---- the two-VM link: --serve and --peer ---- */
+
+/*
+ * Each transfer is a connection of its own: the peer (--peer) sends a
+ * command, its side of the transfer, and reads a reply; the server (--serve)
+ * runs the receiver the command names on a region of its own and replies
+ * with the receiver's times and a checksum of what it applied.
+ */
+#define LINK_MAGIC 0x424c5444u	/* "DTLB" */
+enum link_rx { LINK_DISCARD, LINK_MODULE, LINK_RECV, LINK_QUIT };
+
+struct link_cmd {
+	uint32_t magic, rx;
+	uint64_t npages;
+};
+
+struct link_reply {
+	double secs, cpu;
+	int32_t ret;
+	uint32_t pad;
+	uint32_t crc;		/* crc32c of the region after the receive */
+	uint32_t pad2;
+};
+
+static int parse_addr(const char *s, struct sockaddr_in *a)
+{
+	char ip[64];
+	const char *colon = strrchr(s, ':');
+
+	if (!colon || colon == s || (size_t)(colon - s) >= sizeof(ip) || !colon[1])
+		return -EINVAL;
+	snprintf(ip, sizeof(ip), "%.*s", (int)(colon - s), s);
+	*a = (struct sockaddr_in){ .sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(colon + 1)) };
+	return inet_pton(AF_INET, ip, &a->sin_addr) == 1 && atoi(colon + 1) > 0 ? 0 : -EINVAL;
+}
+
+static uint32_t region_crc(const char *mem, uint64_t n)
+{
+	return dt_crc32c(0, mem, n * PS);
+}
+
+static int link_serve(const char *addr)
+{
+	struct sockaddr_in a;
+	int l, dev, one = 1, dst_fd = -1;
+	uint64_t have = 0;
+	char *dst = NULL;
+
+	if (parse_addr(addr, &a))
+		die("--serve: not IP:PORT", EINVAL);
+	dev = dt_open();
+	if (dev < 0)
+		die("open /dev/dirtytrack", dev);
+	l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (l < 0 || setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+	    bind(l, (struct sockaddr *)&a, sizeof(a)) || listen(l, 4))
+		die("--serve: listen", errno);
+	fprintf(stderr, "dt-bench: serving on %s\n", addr);
+	for (;;) {
+		struct link_reply rep = { 0 };
+		struct link_cmd c;
+		struct xfer x;
+		int fd = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+
+		if (fd < 0)
+			die("accept", errno);
+		if (recv(fd, &c, sizeof(c), MSG_WAITALL) != sizeof(c) || c.magic != LINK_MAGIC ||
+		    c.rx > LINK_QUIT || !c.npages || c.npages > (1ULL << 24)) {
+			fprintf(stderr, "dt-bench: --serve: a bad command, connection dropped\n");
+			close(fd);
+			continue;
+		}
+		if (c.rx == LINK_QUIT) {
+			close(fd);
+			break;
+		}
+		if (c.npages != have) {
+			if (dst) {
+				munmap(dst, have * PS);
+				close(dst_fd);
+			}
+			if (map_region(dev, c.npages * PS, &dst_fd, &dst))
+				die("region", errno);
+			have = c.npages;
+		}
+		x = (struct xfer){ .n = c.npages, .rx = fd, .dst_fd = dst_fd, .dst = dst,
+				   .discard = c.rx == LINK_DISCARD, .kernel_rx = c.rx == LINK_MODULE };
+		if (!x.discard)
+			memset(dst, 1, have * PS);	/* populated, and not the source */
+		receiver(&x);
+		rep = (struct link_reply){ .secs = x.secs, .cpu = x.cpu, .ret = x.ret,
+					   .crc = x.discard ? 0 : region_crc(dst, have) };
+		if (send(fd, &rep, sizeof(rep), MSG_NOSIGNAL) != sizeof(rep))
+			fprintf(stderr, "dt-bench: --serve: reply: %s\n", strerror(errno));
+		close(fd);
+	}
+	close(l);
+	close(dev);
+	return 0;
+}
+
+static int link_connect(void)
+{
+	struct sockaddr_in a;
+	int fd;
+
+	if (parse_addr(cfg.peer, &a))
+		die("--peer: not IP:PORT", EINVAL);
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)))
+		die(cfg.peer, errno);
+	return fd;
+}
+
+/* One transfer to the peer: our sender in @snd, its receiver @rx; 0 or -errno. */
+static int link_transfer(struct xfer *snd, enum link_rx rx, struct link_reply *rep)
+{
+	struct link_cmd c = { .magic = LINK_MAGIC, .rx = rx, .npages = snd->n };
+	int fd = link_connect();
+
+	if (send(fd, &c, sizeof(c), MSG_NOSIGNAL) != sizeof(c))
+		die("--peer: command", errno);
+	snd->tx = fd;
+	sender(snd);
+	if (recv(fd, rep, sizeof(*rep), MSG_WAITALL) != sizeof(*rep))
+		rep->ret = -EPROTO;
+	close(fd);
+	return snd->ret ? snd->ret : rep->ret;
+}
+
+static void link_quit(void)
+{
+	struct link_cmd c = { .magic = LINK_MAGIC, .rx = LINK_QUIT, .npages = 1 };
+	int fd = link_connect();
+
+	if (send(fd, &c, sizeof(c), MSG_NOSIGNAL) != sizeof(c))
+		fprintf(stderr, "dt-bench: --peer: quit: %s\n", strerror(errno));
+	close(fd);
+}
+
+/*
+ * send_link: each sender to the peer's discarding receiver (once first to
+ * its module receiver, and the checksum compared); receive_link: STREAM to
+ * the peer's module receiver and to its recv(), the receiver's times.
+ */
+static void fig_link(bool do_send, bool do_receive)
+{
+	uint64_t mb = cfg.smoke ? 8 : 256, n = mb << 20 >> 12;
+	double gib = (double)(n * PS) / (1 << 30);
+	struct xfer base = { .n = n };
+	char params[128];
+	uint32_t crc;
+	int dev = dt_open();
+
+	if (dev < 0)
+		die("open /dev/dirtytrack", dev);
+	if (map_region(dev, n * PS, &base.src_fd, &base.src))
+		die("region", errno);
+	base.recs = malloc(n * sizeof(*base.recs));
+	fill_source(base.src, n);
+	crc = region_crc(base.src, n);
+	snprintf(params, sizeof(params), "\"region_mb\": %llu, \"link\": \"%s\"",
+		 (unsigned long long)mb, cfg.link);
+
+	for (int m = 0; do_send && m < M_NSEND; m++) {
+		double gbps[64], cpu[64];
+		char why[200] = "";
+		struct link_reply rep;
+		struct xfer s = base;
+		int r, ret;
+
+		progress("[send_link] %s, %llu MiB to %s (%s)\n", method_names[m],
+			 (unsigned long long)mb, cfg.peer, cfg.link);
+		s.m = (enum method)m;
+		ret = link_transfer(&s, LINK_MODULE, &rep);
+		if (ret)
+			snprintf(why, sizeof(why), "transfer: %s", strerror(-ret));
+		else if (rep.crc != crc)
+			snprintf(why, sizeof(why), "the peer's region differs from the source");
+		for (r = 0; r < cfg.reps && !why[0]; r++) {
+			s = base;
+			s.m = (enum method)m;
+			ret = link_transfer(&s, LINK_DISCARD, &rep);
+			if (ret)
+				snprintf(why, sizeof(why), "transfer: %s", strerror(-ret));
+			gbps[r] = gib / s.secs;
+			cpu[r] = s.cpu / gib;
+		}
+		emit("send_link", "throughput_gibps", "GiB/s", "higher", method_names[m], params,
+		     gbps, r, why[0] ? "failed" : NULL, why);
+		emit("send_link", "cpu_s_per_gib", "s/GiB", "lower", method_names[m], params,
+		     cpu, r, why[0] ? "failed" : NULL, why);
+	}
+	for (int kernel = 1; do_receive && kernel >= 0; kernel--) {
+		const char *name = kernel ? "module-receive" : "recv-into-mapping";
+		double gbps[64], cpu[64];
+		char why[200] = "";
+		int r, ret;
+
+		progress("[receive_link] %s, %llu MiB from %s (%s)\n", name,
+			 (unsigned long long)mb, cfg.peer, cfg.link);
+		for (r = 0; r < cfg.reps && !why[0]; r++) {
+			struct link_reply rep;
+			struct xfer s = base;
+
+			s.m = M_STREAM;
+			ret = link_transfer(&s, kernel ? LINK_MODULE : LINK_RECV, &rep);
+			if (ret)
+				snprintf(why, sizeof(why), "transfer: %s", strerror(-ret));
+			else if (rep.crc != crc)
+				snprintf(why, sizeof(why), "the peer's region differs from the source");
+			gbps[r] = gib / rep.secs;
+			cpu[r] = rep.cpu / gib;
+		}
+		emit("receive_link", "throughput_gibps", "GiB/s", "higher", name, params, gbps, r,
+		     why[0] ? "failed" : NULL, why);
+		emit("receive_link", "cpu_s_per_gib", "s/GiB", "lower", name, params, cpu, r,
+		     why[0] ? "failed" : NULL, why);
+	}
+	munmap(base.src, n * PS);
+	close(base.src_fd);
+	close(dev);
+	free(base.recs);
+}
+
+static double median_of(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/*
+ * writer_stall: ns per first write to a page that a STREAM to the peer has
+ * just queued (in flight: the peer has not acknowledged it yet), against
+ * the same write to a page a harvest re-protected. STREAM goes 64 pages a
+ * call (its budget); after each call the pages it took are written, each
+ * write timed. A sample is the median of one pass over the region.
+ */
+static void fig_writer_stall(void)
+{
+	uint64_t mb = cfg.smoke ? 8 : 64, n = mb << 20 >> 12, *map;
+	double *lat = malloc(n * sizeof(*lat)), flight[64], prot[64];
+	char params[128], why[200] = "";
+	struct link_reply rep;
+	int dev = dt_open(), fd, r, ret = 0;
+	char *mem;
+
+	if (dev < 0)
+		die("open /dev/dirtytrack", dev);
+	if (map_region(dev, n * PS, &fd, &mem))
+		die("region", errno);
+	map = malloc(dt_bitmap_bytes(n));
+	if (!lat || !map)
+		die("writer_stall", ENOMEM);
+	fill_source(mem, n);
+	if (dt_track_start(fd, 0))
+		die("track start", errno);
+	snprintf(params, sizeof(params), "\"region_mb\": %llu, \"link\": \"%s\"",
+		 (unsigned long long)mb, cfg.link);
+	progress("[writer_stall] %llu MiB, streamed to %s (%s)\n", (unsigned long long)mb,
+		 cfg.peer, cfg.link);
+	for (r = 0; r < cfg.reps && !ret; r++) {
+		struct link_cmd c = { .magic = LINK_MAGIC, .rx = LINK_DISCARD, .npages = n };
+		struct dirtytrack_stream s = { .npages = n, .budget = 64 * (PS + DT_WIRE_REC_SIZE),
+			.flags = DIRTYTRACK_STREAM_SRC_RANGE | DIRTYTRACK_STREAM_HEADER |
+				 DIRTYTRACK_STREAM_END_ROUND };
+		uint64_t k = 0;
+
+		/* Without a stream: every page re-protected by a harvest. */
+		ret = dt_harvest_bitmap(fd, 0, n, map, NULL, NULL);
+		for (uint64_t p = 0; p < n && !ret; p++) {
+			double t0 = now();
+
+			mem[p * PS + 8] = (char)r;
+			lat[p] = (now() - t0) * 1e9;
+		}
+		prot[r] = median_of(lat, (int)n);
+		/* The same writes, each just after STREAM queued its page. */
+		s.sockfd = link_connect();
+		if (send(s.sockfd, &c, sizeof(c), MSG_NOSIGNAL) != sizeof(c))
+			die("--peer: command", errno);
+		while (!ret && !s.done) {
+			uint64_t from = s.next;
+
+			ret = dt_stream(fd, &s);
+			for (uint64_t p = from; p < s.next && p < n && !ret; p++) {
+				double t0 = now();
+
+				mem[p * PS + 8] = (char)(r + 100);
+				lat[k++] = (now() - t0) * 1e9;
+			}
+			s.flags &= ~DIRTYTRACK_STREAM_HEADER;
+		}
+		shutdown(s.sockfd, SHUT_WR);
+		if (recv(s.sockfd, &rep, sizeof(rep), MSG_WAITALL) != sizeof(rep))
+			rep.ret = -EPROTO;
+		close(s.sockfd);
+		if (!ret)
+			ret = rep.ret;
+		flight[r] = k ? median_of(lat, (int)k) : 0;
+	}
+	if (ret)
+		snprintf(why, sizeof(why), "stream: %s", strerror(-ret));
+	emit("writer_stall", "write_fault_ns", "ns", "lower", "in-flight", params, flight, r,
+	     why[0] ? "failed" : NULL, why);
+	emit("writer_stall", "write_fault_ns", "ns", "lower", "protected", params, prot, r,
+	     why[0] ? "failed" : NULL, why);
+	dt_track_stop(fd);
+	munmap(mem, n * PS);
+	close(fd);
+	close(dev);
+	free(map);
+	free(lat);
+}
+
 /* ---- pre-copy ---- */
 
 struct writer {
@@ -1167,9 +1502,12 @@ int main(int argc, char **argv)
 		{ "figures", required_argument, NULL, 'f' }, { "accel", required_argument, NULL, 'A' },
 		{ "machine", required_argument, NULL, 'M' }, { "git", required_argument, NULL, 'G' },
 		{ "mprotect-max-mb", required_argument, NULL, 'P' },
+		{ "serve", required_argument, NULL, 'V' }, { "peer", required_argument, NULL, 'E' },
+		{ "link", required_argument, NULL, 'L' },
 		{ "help", no_argument, NULL, 'h' }, { 0 },
 	};
 	const char *out = NULL, *accel = "unknown", *machine = "unknown", *git = "unknown";
+	const char *serve = NULL;
 	bool reps_set = false;
 	char path[4096];
 	int c;
@@ -1185,10 +1523,15 @@ int main(int argc, char **argv)
 		case 'M': machine = optarg; break;
 		case 'G': git = optarg; break;
 		case 'P': cfg.mprotect_max_mb = strtoull(optarg, NULL, 0); break;
+		case 'V': serve = optarg; break;
+		case 'E': cfg.peer = optarg; break;
+		case 'L': cfg.link = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
 	}
+	if (serve)
+		return link_serve(serve);
 	if (!out || optind < argc || cfg.reps < 1 || cfg.reps > 64 || !cfg.seed) {
 		fprintf(stderr, "dt-bench: %s\nTry 'dt-bench --help'.\n",
 			!out ? "-o OUTDIR is required" : optind < argc ? "unexpected argument" :
@@ -1198,12 +1541,17 @@ int main(int argc, char **argv)
 	if (cfg.smoke && !reps_set)
 		cfg.reps = 2;
 	for (const char *p = cfg.figures; p && *p; p += strcspn(p, ",") + !!p[strcspn(p, ",")]) {
-		static const char *const known = ",fault,harvest,harvest_flat,send,receive,precopy,";
+		static const char *const known = ",fault,clean_read,harvest,harvest_flat,send,"
+						  "receive,precopy,";
+		static const char *const linked = ",send_link,receive_link,writer_stall,";
 		char name[32];
 
 		snprintf(name, sizeof(name), ",%.*s,", (int)strcspn(p, ","), p);
-		if (!strstr(known, name)) {
-			fprintf(stderr, "dt-bench: unknown figure '%.*s'\n", (int)strcspn(p, ","), p);
+		if (!strstr(cfg.peer ? linked : known, name)) {
+			fprintf(stderr, "dt-bench: %s figure '%.*s'\n",
+				strstr(linked, name) ? "--peer is needed for the" :
+				strstr(known, name) ? "not with --peer: the" : "unknown",
+				(int)strcspn(p, ","), p);
 			return 2;
 		}
 	}
@@ -1217,6 +1565,14 @@ int main(int argc, char **argv)
 	probe_all();
 	if (!avail[DT_TRACKER_DIRTYTRACK])
 		die(why_unavail[DT_TRACKER_DIRTYTRACK], ENODEV);
+	if (cfg.peer) {
+		if (want("send_link") || want("receive_link"))
+			fig_link(want("send_link"), want("receive_link"));
+		if (want("writer_stall"))
+			fig_writer_stall();
+		link_quit();
+		goto done;
+	}
 	if (want("fault"))
 		fig_fault();
 	if (want("clean_read"))
@@ -1229,6 +1585,7 @@ int main(int argc, char **argv)
 		fig_transfer(want("send"), want("receive"));
 	if (want("precopy"))
 		fig_precopy();
+done:
 	fclose(cfg.raw);
 	fprintf(stderr, "dt-bench: %s: %d failure(s)\n", path, cfg.failures);
 	return cfg.failures ? 1 : 0;
