@@ -1,12 +1,14 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # make bench / make bench-smoke: run dt-bench in the test VM (every backend in
-# one boot), then scripts/bench-report.py on the host: OUTDIR/results.json,
-# summary.md and the plots.
+# one boot), then its link figures between two VMs (tests/vm/bench_link.sh),
+# then scripts/bench-report.py on the host: OUTDIR/results.json, summary.md
+# and the plots.
 #
 # Usage: scripts/bench.sh [--smoke] [DT-BENCH OPTION]...
-#   full:  out/bench/        6 GiB guest, up to 60 minutes
+#   full:  out/bench/        6 GiB guest, up to 60 minutes, then the link
 #   smoke: out/bench-smoke/  tiny sizes, a few minutes
+# With DT-BENCH OPTIONs (say -f harvest), the link figures are left out.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,4 +29,12 @@ DT_VM_QUIET=${DT_VM_QUIET-} bash tests/vm/run.sh -c 2 -M "$mem" -t "$timeout" -o
 	-m dirtytrack.ko -- sh -c 'sysctl -qw vm.max_map_count=4194304 && exec "$@"' sh \
 	out/tools/dt-bench -o "$PWD/$out" --accel "$accel" --machine "$machine (host)" --git "$git" \
 	"${args[@]}" "$@"
+if [ $# = 0 ]; then
+	if DT_VM_QUIET=1 bash tests/vm/bench_link.sh -o "$PWD/$out/link" -t "$timeout" \
+		-m "$PWD/dirtytrack.ko" -- "${args[@]}"; then
+		cat "$out/link/src/link/raw.jsonl" >> "$out/raw.jsonl"
+	else
+		echo "bench.sh: the two-VM link figures failed (see $out/link): left out" >&2
+	fi
+fi
 python3 scripts/bench-report.py "$out"

@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Two hosts for real: boots two VMs with tests/vm/run.sh, each with 1 vCPU,
-# 1024 MiB and dirtytrack.ko, joined by a virtio-net link (run.sh -n: QEMU's
-# stream netdev over the host's 127.0.0.1), and live-migrates a 32 MiB
+# 1024 MiB and dirtytrack.ko, joined by a virtio-net link (link_lib.sh's
+# link_boot: QEMU's stream netdev over the host's 127.0.0.1), and live-migrates a 32 MiB
 # dt-guest from one (the source, 10.213.0.1) to the other (the destination,
 # 10.213.0.2) with dt-migrate; tests/vm/two_hosts_guest.sh is what each VM
 # runs. TAP on stdout, with the blackout and the link rate as comments.
@@ -23,6 +23,7 @@ set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top" || exit 2
 . "$top/tests/vm/migrate_lib.sh"	# parts_add_up, ebpf_consistent (and $PY)
+. "$top/tests/vm/link_lib.sh"		# link_boot
 
 kernel=${DT_KERNEL:-stock}
 case $kernel in
@@ -56,54 +57,14 @@ cp "$out/dst/token" "$out/src/token"
 # well within the VM timeout.
 export DT_TWO_HOSTS_WAIT_S=$((timeout_s * 2 / 3))
 
-# A port of the host's 127.0.0.1 that nothing uses.
-port=''
-for _ in $(seq 50); do
-	p=$((20000 + RANDOM % 40000))
-	ss -Htan "( sport = :$p or dport = :$p )" | grep -q . || { port=$p; break; }
-done
-[ -n "$port" ] || { echo "Bail out! no free TCP port on 127.0.0.1"; exit 1; }
-
-# vm ROLE NET: one VM, in the background, in a process group of its own
-# (so that an interrupt ends its qemu too); sets PID_<ROLE>.
-vm() {
-	DT_VM_QUIET=1 setsid bash tests/vm/run.sh -c 1 -M 1024 -n "$2" -o "$out/$1" \
-		-t "$timeout_s" -m "$ko" -- bash tests/vm/two_hosts_guest.sh "$1" \
-		> "$out/$1.vm.log" 2>&1 &
-	eval "PID_$1=$!"
-}
-pids=()
-cleanup() {
-	local p
-	for p in "${pids[@]}"; do kill -- -"$p" 2> /dev/null; done
-}
-trap 'cleanup; exit 130' INT TERM
-
 start=$SECONDS
-vm dst "server:$port"
-pids+=("$PID_dst")
-# qemu listens as it starts (after run.sh has built the initramfs, if needed).
-listening=''
-for _ in $(seq 1200); do
-	ss -Hltn "sport = :$port" | grep -q LISTEN && { listening=1; break; }
-	kill -0 "$PID_dst" 2> /dev/null || break
-	sleep 0.25
-done
-if [ -n "$listening" ]; then
-	vm src "client:$port"
-	pids+=("$PID_src")
-	wait "$PID_src"
-	rc_src_vm=$?
-else
-	rc_src_vm=none
-fi
-wait "$PID_dst"
-rc_dst_vm=$?
-pids=()
+link_boot "$out" "$timeout_s" "$ko" "$top/tests/vm/two_hosts_guest.sh" ||
+	{ echo "Bail out! no free TCP port on 127.0.0.1"; exit 1; }
+port=$LINK_PORT listening=$LINK_LISTENING rc_src_vm=$RC_SRC_VM rc_dst_vm=$RC_DST_VM
 elapsed=$((SECONDS - start))
 
 n=0 status=0
-echo "1..6"
+echo "1..7"
 # check NAME COND [FILE...]: one TAP line; on failure show the FILEs' tails
 check() {
 	local name=$1 cond=$2 f

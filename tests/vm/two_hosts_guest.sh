@@ -26,33 +26,13 @@ role=${1:-}
 top=$(cd "$(dirname "$0")/../.." && pwd)
 work=${DT_OUT:?not in a tests/vm/run.sh guest}
 . "$top/tests/vm/migrate_lib.sh"	# MIG, GUEST, CG, start_guest (not mig_setup)
+. "$top/tests/vm/link_lib.sh"		# net_up
 SRC_IP=10.213.0.1 DST_IP=10.213.0.2 PORT=7070
 TOKEN=$work/token
 SIZE=${DT_TWO_HOSTS_SIZE:-32M} RATE=${DT_TWO_HOSTS_RATE:-1000}
 WAIT_S=${DT_TWO_HOSTS_WAIT_S:-600}
 
 log() { echo "two-hosts $role: $(date +%T.%N | cut -c1-12) $*"; }
-
-# net_up ADDR: configure the interface of virtio_net (the link of run.sh -n)
-# with ADDR/24 and bring it up; sets IFC.
-net_up() {
-	local d drv i
-	IFC=''
-	for d in /sys/class/net/*; do
-		drv=$(readlink "$d/device/driver" 2>/dev/null) || continue
-		[ "${drv##*/}" = virtio_net ] && IFC=${d##*/}
-	done
-	if [ -z "$IFC" ]; then
-		log "no virtio_net interface in /sys/class/net: $(ls /sys/class/net)"
-		return 1
-	fi
-	ip addr add "$1/24" dev "$IFC" && ip link set "$IFC" up || return 1
-	for i in $(seq 50); do
-		[ "$(cat "/sys/class/net/$IFC/operstate")" = up ] && break
-		sleep 0.1
-	done
-	log "$IFC ($(cat "/sys/class/net/$IFC/address")) $1/24, $(cat "/sys/class/net/$IFC/operstate")"
-}
 
 dst() {
 	net_up $DST_IP || return 1

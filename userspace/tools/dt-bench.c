@@ -1063,10 +1063,18 @@ static int link_connect(void)
 
 	if (parse_addr(cfg.peer, &a))
 		die("--peer: not IP:PORT", EINVAL);
-	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)))
-		die(cfg.peer, errno);
-	return fd;
+	/* The peer may still be starting: retry a refused connection for a minute. */
+	for (int i = 0;; i++) {
+		fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			die("socket", errno);
+		if (!connect(fd, (struct sockaddr *)&a, sizeof(a)))
+			return fd;
+		if ((errno != ECONNREFUSED && errno != EHOSTUNREACH) || i == 600)
+			die(cfg.peer, errno);
+		close(fd);
+		usleep(100000);
+	}
 }
 
 /* One transfer to the peer: our sender in @snd, its receiver @rx; 0 or -errno. */
