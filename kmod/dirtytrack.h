@@ -122,9 +122,9 @@ int dt_region_create(const struct dirtytrack_create *args);
 #define DT_BATCH	64
 
 /**
- * struct dt_batch - locked folios whose ptes are zapped together
- * @r: the region; pinned folios are marked dirty again after the zap.
- * @protected_fn: optional; called for each folio after the zap, still locked.
+ * struct dt_batch - locked folios whose ptes are write-protected together
+ * @r: the region; pinned folios are marked dirty again after the protection.
+ * @protected_fn: optional; called for each folio once protected, still locked.
  * @priv: for @protected_fn.
  */
 struct dt_batch {

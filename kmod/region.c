@@ -10,10 +10,10 @@
  * becomes writable.
  *
  * Harvest clears a page's bit, then takes its folio lock (so any fault that
- * set the bit has finished installing its pte) and zaps its ptes with
- * unmap_mapping_pages(), which fires mmu notifiers for secondary MMUs. The
- * next write faults again. Zaps are batched over nearby pages so that one
- * TLB flush covers many of them.
+ * set the bit has finished installing its pte) and write-protects its ptes
+ * in place (dt_protect_ptes()), which fires mmu notifiers for secondary
+ * MMUs. The next write faults again; reads do not. Protection is batched
+ * over nearby pages so that one TLB flush covers many of them.
  *
  * Invariant: a page has a writable pte only while its dirty bit is set.
  */
@@ -39,7 +39,7 @@
 #define CREATE_TRACE_POINTS
 #include "trace.h"
 
-/* Clean pages one zap may cover to join two dirty ones. */
+/* Clean pages one protection walk may cover to join two dirty ones. */
 #define DT_ZAP_GAP	16
 /* Pages examined per harvest step: one 4 KiB bitmap. */
 #define DT_STEP		(8 * 4096)
@@ -104,7 +104,31 @@ struct folio *dt_get_folio(struct dt_region *r, pgoff_t idx)
 }
 
 /*
- * Zap the batch's ptes with one call (one TLB flush per mapping), give each
+ * Write-protect the ptes of pages [first, first + nr) in place, with core
+ * mm's walks for drivers that track writes to shared mappings (vmwgfx): mmu
+ * notifiers fire (secondary MMUs drop their mappings), one TLB flush per
+ * mapping and walk. A page that is only read keeps its pte, so reading it
+ * after a harvest costs no fault. The ptes are also marked clean, as
+ * mprotect() and NUMA hinting make a dirty read-only pte of a shared
+ * mapping writable again without a fault (can_change_pte_writable()); the
+ * clean walk's own bitmap is not needed. A kernel built without the walks
+ * (CONFIG_MAPPING_DIRTY_HELPERS) gets the ptes zapped instead.
+ */
+static void dt_protect_ptes(struct address_space *mapping, pgoff_t first, pgoff_t nr)
+{
+#if IS_ENABLED(CONFIG_MAPPING_DIRTY_HELPERS)
+	DECLARE_BITMAP(seen, DT_BATCH * (DT_ZAP_GAP + 1)) = { 0 };
+	pgoff_t start = 0, end = 0;
+
+	wp_shared_mapping_range(mapping, first, nr);
+	clean_record_shared_mapping_range(mapping, first, nr, first, seen, &start, &end);
+#else
+	unmap_mapping_pages(mapping, first, nr, false);
+#endif
+}
+
+/*
+ * Protect the batch's ptes (one TLB flush per mapping), give each
  * folio, still locked and now write-protected everywhere, to @b->protected_fn,
  * then unlock them.
  *
@@ -120,8 +144,8 @@ void dt_batch_flush(struct dt_batch *b)
 
 	if (!b->nr)
 		return;
-	unmap_mapping_pages(b->r->mapping, b->first, b->last - b->first + 1, false);
-	/* The zap before the pin counts; pairs with GUP-fast's pte re-check. */
+	dt_protect_ptes(b->r->mapping, b->first, b->last - b->first + 1);
+	/* The protection before the pin counts; pairs with GUP-fast's pte re-check. */
 	smp_mb();
 	for (i = 0; i < b->nr; i++) {
 		if (folio_maybe_dma_pinned(b->folios[i]))

@@ -3,13 +3,13 @@
  * dirtytrack streams: region pages to a TCP socket and back, in the wire
  * format of Documentation/dirtytrack.rst, without a copy through userspace.
  *
- * Send: each page is write-protected (its ptes zapped, as a harvest does),
- * counted in flight, checksummed, and attached to the socket with
- * MSG_ZEROCOPY and our own ubuf_info, whose completion runs when the stack
- * has dropped every reference to the batch's pages. Until then, writers of
- * those pages wait in page_mkwrite, so the bytes on the wire match their
- * checksum. A page written while it is sent is dirty again and goes out in
- * a later round.
+ * Send: each page is write-protected (as a harvest does), counted in
+ * flight, checksummed, and attached to the socket with MSG_ZEROCOPY and our
+ * own ubuf_info, whose completion runs when the stack has dropped every
+ * reference to the batch's pages. Until then, a writer of one of those pages
+ * gets a copy of it in its place (dt_folio_writable()), so the bytes on the
+ * wire match their checksum and nobody waits for the network. A page written
+ * while it is sent is dirty again and goes out in a later round.
  *
  * Receive: record headers are validated, a payload is read into a fresh page
  * and checked against its CRC; only then does it become the region's page
