@@ -20,7 +20,7 @@
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top" || exit 2
-. "$top/tests/vm/link_lib.sh"	# link_boot
+. "$top/tests/vm/link_lib.sh"	# link_boot, check
 
 out='' timeout_s=3600 ko=$top/dirtytrack.ko
 while getopts o:t:m:h opt; do
@@ -49,20 +49,6 @@ link_boot "$out" "$timeout_s" "$ko" "$top/tests/vm/bench_link_guest.sh" ||
 
 n=0 status=0
 echo "1..5"
-check() {	# check NAME COND [FILE...]: one TAP line; on failure the FILEs' tails
-	local name=$1 cond=$2 f
-	shift 2
-	n=$((n + 1))
-	if eval "$cond"; then
-		echo "ok $n - $name"
-		return
-	fi
-	status=1
-	echo "not ok $n - $name"
-	for f in "$@"; do
-		[ -s "$f" ] && tail -n 15 "$f" | sed "s|^|#   ${f#"$out"/}: |"
-	done
-}
 rc_of() { cat "$out/$1/$1.rc" 2> /dev/null || echo none; }
 crossed() {	# the source's interface sent at least the figures' payload
 	local tx

@@ -15,6 +15,10 @@
 #       LINK_LISTENING (1 if dst's qemu listened), RC_SRC_VM and RC_DST_VM
 #       (run.sh's exit statuses, "none" if src never booted). An interrupt
 #       ends both qemus.
+#   check NAME COND [FILE...]
+#       one TAP line, numbered by the caller's $n (which it bumps): ok if
+#       COND evals true; else not ok, status=1, and the FILEs' tails (named
+#       below the caller's $out).
 # In a guest:
 #   net_up ADDR
 #       gives the virtio_net interface ADDR/24 and brings it up; sets IFC.
@@ -82,4 +86,19 @@ net_up() {
 		sleep 0.1
 	done
 	log "$IFC ($(cat "/sys/class/net/$IFC/address")) $1/24, $(cat "/sys/class/net/$IFC/operstate")"
+}
+
+check() {
+	local name=$1 cond=$2 f
+	shift 2
+	n=$((n + 1))
+	if eval "$cond"; then
+		echo "ok $n - $name"
+		return
+	fi
+	status=1
+	echo "not ok $n - $name"
+	for f in "$@"; do
+		[ -s "$f" ] && tail -n 15 "$f" | sed "s|^|#   ${f#"$out"/}: |"
+	done
 }

@@ -23,7 +23,7 @@ set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top" || exit 2
 . "$top/tests/vm/migrate_lib.sh"	# parts_add_up, ebpf_consistent (and $PY)
-. "$top/tests/vm/link_lib.sh"		# link_boot
+. "$top/tests/vm/link_lib.sh"		# link_boot, check
 
 kernel=${DT_KERNEL:-stock}
 case $kernel in
@@ -65,21 +65,6 @@ elapsed=$((SECONDS - start))
 
 n=0 status=0
 echo "1..7"
-# check NAME COND [FILE...]: one TAP line; on failure show the FILEs' tails
-check() {
-	local name=$1 cond=$2 f
-	shift 2
-	n=$((n + 1))
-	if eval "$cond"; then
-		echo "ok $n - $name"
-		return
-	fi
-	status=1
-	echo "not ok $n - $name"
-	for f in "$@"; do
-		[ -s "$f" ] && tail -n 15 "$f" | sed "s|^|#   ${f#"$out"/}: |"
-	done
-}
 rc_of() { cat "$out/$1/$1.rc" 2> /dev/null || echo none; }
 json_status() {
 	/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["status"])' "$1" 2> /dev/null

@@ -308,136 +308,149 @@ static void *fault_thread(void *p)
 	return NULL;
 }
 
-static void fig_fault(void)
-{
-	uint64_t mb = cfg.smoke ? 4 : 64, n = mb << 20 >> 12;
-	uint64_t *all = malloc(dt_bitmap_bytes(n)), *got = malloc(dt_bitmap_bytes(n));
-
-	memset(all, 0, dt_bitmap_bytes(n));
-	for (uint64_t p = 0; p < n; p++)
-		dt_bitmap_set(all, p);
-	for (int threads = 1; threads <= 2; threads++) {
-		char params[96];
-
-		snprintf(params, sizeof(params), "\"threads\": %d, \"region_mb\": %llu", threads,
-			 (unsigned long long)mb);
-		progress("[fault] %d thread(s), %llu MiB\n", threads, (unsigned long long)mb);
-		for (int k = 0; k < DT_TRACKER_NKINDS; k++) {
-			double v[64];
-			char why[200];
-			struct dt_tracker *t;
-			int r, ret, bad = 0;
-
-			if (!avail[k]) {
-				emit("fault", "write_fault_ns", "ns", "lower", dt_tracker_name(k), params,
-				     NULL, 0, "unavailable", why_unavail[k]);
-				continue;
-			}
-			t = tracked(k, mb, why, sizeof(why));
-			if (!t)
-				die(why, EIO);
-			for (r = 0; r < cfg.reps && !bad; r++) {
-				struct fault_job j[2];
-				pthread_barrier_t bar;
-				pthread_t th[2];
-				double wall = 0;
-
-				pthread_barrier_init(&bar, NULL, (unsigned int)threads);
-				for (int i = 0; i < threads; i++) {
-					j[i] = (struct fault_job){ dt_tracker_mem(t), n / threads * i,
-								   n / threads, &bar, 0 };
-					pthread_create(&th[i], NULL, fault_thread, &j[i]);
-				}
-				for (int i = 0; i < threads; i++) {
-					pthread_join(th[i], NULL);
-					wall = j[i].secs > wall ? j[i].secs : wall;
-				}
-				pthread_barrier_destroy(&bar);
-				/* ns a thread spends per fault */
-				v[r] = wall * 1e9 * threads / (double)n;
-				ret = dt_tracker_harvest(t, got, NULL);
-				if (ret)
-					die("harvest", ret);
-				bad = compare_sets(all, got, n, why, sizeof(why));
-			}
-			if (bad)
-				emit("fault", "write_fault_ns", "ns", "lower", dt_tracker_name(k), params,
-				     NULL, 0, "failed", why);
-			else
-				emit("fault", "write_fault_ns", "ns", "lower", dt_tracker_name(k), params,
-				     v, r, NULL, NULL);
-			dt_tracker_destroy(t);
-		}
-	}
-	free(all);
-	free(got);
-}
-
-/* -- clean_read -- */
-
 /*
- * ns per first read of a clean page after a harvest re-protected it (every
- * page written, then harvested): what pages that are only read pay for the
- * protection. The harvest after the reads must report nothing.
+ * One sample of a per-tracker figure on @t (rep @r): ns, or -1 with the
+ * reason in @why when the backend misreported.
  */
-static void fig_clean_read(void)
-{
-	uint64_t mb = cfg.smoke ? 4 : 64, n = mb << 20 >> 12;
-	uint64_t *all = calloc(1, dt_bitmap_bytes(n)), *none = calloc(1, dt_bitmap_bytes(n));
-	uint64_t *got = malloc(dt_bitmap_bytes(n));
-	char params[64];
+typedef double (*sample_fn)(struct dt_tracker *t, int r, void *arg, char *why, size_t len);
 
-	if (!all || !none || !got)
-		die("clean_read", ENOMEM);
-	for (uint64_t p = 0; p < n; p++)
-		dt_bitmap_set(all, p);
-	snprintf(params, sizeof(params), "\"region_mb\": %llu", (unsigned long long)mb);
-	progress("[clean_read] %llu MiB\n", (unsigned long long)mb);
+/* Each backend: a tracked region of @mb MiB, cfg.reps samples of @fn, one row. */
+static void per_tracker(const char *fig, const char *metric, const char *params, uint64_t mb,
+			sample_fn fn, void *arg)
+{
 	for (int k = 0; k < DT_TRACKER_NKINDS; k++) {
 		double v[64];
-		char why[200];
+		char why[200] = "";
 		struct dt_tracker *t;
-		int r, ret, bad = 0;
+		int r;
 
 		if (!avail[k]) {
-			emit("clean_read", "clean_read_ns", "ns", "lower", dt_tracker_name(k), params,
-			     NULL, 0, "unavailable", why_unavail[k]);
+			emit(fig, metric, "ns", "lower", dt_tracker_name(k), params, NULL, 0,
+			     "unavailable", why_unavail[k]);
 			continue;
 		}
 		t = tracked(k, mb, why, sizeof(why));
 		if (!t)
 			die(why, EIO);
-		for (r = 0; r < cfg.reps && !bad; r++) {
-			volatile char *mem = dt_tracker_mem(t);
-			double t0;
-
-			write_pages(dt_tracker_mem(t), all, n, (unsigned char)r);
-			ret = dt_tracker_harvest(t, got, NULL);
-			if (ret)
-				die("harvest", ret);
-			bad = compare_sets(all, got, n, why, sizeof(why));
-			if (bad)
-				break;
-			t0 = now();
-			for (uint64_t p = 0; p < n; p++)
-				(void)mem[p * PS + 16];
-			v[r] = (now() - t0) * 1e9 / (double)n;
-			ret = dt_tracker_harvest(t, got, NULL);
-			if (ret)
-				die("harvest", ret);
-			bad = compare_sets(none, got, n, why, sizeof(why));
-		}
-		if (bad)
-			emit("clean_read", "clean_read_ns", "ns", "lower", dt_tracker_name(k), params,
-			     NULL, 0, "failed", why);
-		else
-			emit("clean_read", "clean_read_ns", "ns", "lower", dt_tracker_name(k), params,
-			     v, r, NULL, NULL);
+		for (r = 0; r < cfg.reps && !why[0]; r++)
+			v[r] = fn(t, r, arg, why, sizeof(why));
+		emit(fig, metric, "ns", "lower", dt_tracker_name(k), params, v, r,
+		     why[0] ? "failed" : NULL, why);
 		dt_tracker_destroy(t);
 	}
-	free(all);
-	free(none);
-	free(got);
+}
+
+/* The pages of a region of n pages: all written, or none. */
+struct page_sets {
+	uint64_t n, *all, *none, *got;
+	int threads;
+};
+
+static void page_sets_init(struct page_sets *ps, uint64_t n)
+{
+	*ps = (struct page_sets){ .n = n, .all = calloc(1, dt_bitmap_bytes(n)),
+				  .none = calloc(1, dt_bitmap_bytes(n)),
+				  .got = malloc(dt_bitmap_bytes(n)) };
+	if (!ps->all || !ps->none || !ps->got)
+		die("bitmaps", ENOMEM);
+	for (uint64_t p = 0; p < n; p++)
+		dt_bitmap_set(ps->all, p);
+}
+
+static void page_sets_free(struct page_sets *ps)
+{
+	free(ps->all);
+	free(ps->none);
+	free(ps->got);
+}
+
+/* Harvest @t: it must report exactly @want; 0, or -1 with the reason in @why. */
+static int harvest_is(struct dt_tracker *t, const struct page_sets *ps, const uint64_t *want,
+		      char *why, size_t len)
+{
+	int ret = dt_tracker_harvest(t, ps->got, NULL);
+
+	if (ret)
+		die("harvest", ret);
+	return compare_sets(want, ps->got, ps->n, why, len);
+}
+
+/* fault: every page written once, by ps->threads threads, then harvested. */
+static double fault_sample(struct dt_tracker *t, int r, void *arg, char *why, size_t len)
+{
+	struct page_sets *ps = arg;
+	int threads = ps->threads;
+	struct fault_job j[2];
+	pthread_barrier_t bar;
+	pthread_t th[2];
+	double wall = 0;
+
+	(void)r;
+	pthread_barrier_init(&bar, NULL, (unsigned int)threads);
+	for (int i = 0; i < threads; i++) {
+		j[i] = (struct fault_job){ dt_tracker_mem(t), ps->n / threads * i,
+					   ps->n / threads, &bar, 0 };
+		pthread_create(&th[i], NULL, fault_thread, &j[i]);
+	}
+	for (int i = 0; i < threads; i++) {
+		pthread_join(th[i], NULL);
+		wall = j[i].secs > wall ? j[i].secs : wall;
+	}
+	pthread_barrier_destroy(&bar);
+	if (harvest_is(t, ps, ps->all, why, len))
+		return -1;
+	return wall * 1e9 * threads / (double)ps->n;	/* ns a thread spends per fault */
+}
+
+static void fig_fault(void)
+{
+	uint64_t mb = cfg.smoke ? 4 : 64;
+	struct page_sets ps;
+
+	page_sets_init(&ps, mb << 20 >> 12);
+	for (ps.threads = 1; ps.threads <= 2; ps.threads++) {
+		char params[96];
+
+		snprintf(params, sizeof(params), "\"threads\": %d, \"region_mb\": %llu",
+			 ps.threads, (unsigned long long)mb);
+		progress("[fault] %d thread(s), %llu MiB\n", ps.threads, (unsigned long long)mb);
+		per_tracker("fault", "write_fault_ns", params, mb, fault_sample, &ps);
+	}
+	page_sets_free(&ps);
+}
+
+/*
+ * clean_read: every page written and harvested (re-protected), then each
+ * read once, timed; the harvest after the reads must report nothing.
+ */
+static double clean_read_sample(struct dt_tracker *t, int r, void *arg, char *why, size_t len)
+{
+	struct page_sets *ps = arg;
+	volatile char *mem = dt_tracker_mem(t);
+	double t0, ns;
+
+	write_pages(dt_tracker_mem(t), ps->all, ps->n, (unsigned char)r);
+	if (harvest_is(t, ps, ps->all, why, len))
+		return -1;
+	t0 = now();
+	for (uint64_t p = 0; p < ps->n; p++)
+		(void)mem[p * PS + 16];
+	ns = (now() - t0) * 1e9 / (double)ps->n;
+	return harvest_is(t, ps, ps->none, why, len) ? -1 : ns;
+}
+
+/* What pages that are only read pay for the protection of a harvest. */
+static void fig_clean_read(void)
+{
+	uint64_t mb = cfg.smoke ? 4 : 64;
+	struct page_sets ps;
+	char params[64];
+
+	page_sets_init(&ps, mb << 20 >> 12);
+	snprintf(params, sizeof(params), "\"region_mb\": %llu", (unsigned long long)mb);
+	progress("[clean_read] %llu MiB\n", (unsigned long long)mb);
+	per_tracker("clean_read", "clean_read_ns", params, mb, clean_read_sample, &ps);
+	page_sets_free(&ps);
 }
 
 /* -- harvest -- */
