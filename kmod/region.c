@@ -117,6 +117,7 @@ struct folio *dt_get_folio(struct dt_region *r, pgoff_t idx)
 static void dt_protect_ptes(struct address_space *mapping, pgoff_t first, pgoff_t nr)
 {
 #if IS_ENABLED(CONFIG_MAPPING_DIRTY_HELPERS)
+	/* A batch spans at most DT_BATCH pages, each within DT_ZAP_GAP of the last. */
 	DECLARE_BITMAP(seen, DT_BATCH * (DT_ZAP_GAP + 1)) = { 0 };
 	pgoff_t start = 0, end = 0;
 

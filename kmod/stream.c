@@ -82,9 +82,9 @@ static int dt_wait_inflight(struct dt_region *r, pgoff_t idx)
  * bytes still match their CRC, until its completion frees it.
  *
  * The swap, with @old locked throughout (so no fault, read or write of ours
- * can look at the index in between): copy the page; zap every pte of it, which
- * fires the mmu notifiers (a secondary MMU drops its mappings too); put the
- * copy in its place in the page cache (replace_page_cache_folio(), as FUSE's
+ * can look at the index in between): zap every pte of it, which fires the
+ * mmu notifiers (a secondary MMU drops its mappings too); copy the page; put
+ * the copy in its place in the page cache (replace_page_cache_folio(), as FUSE's
  * fuse_try_move_folio() does; the copy is charged to @old's memcg). A fault
  * then finds the copy; a lookup that got @old before finds its mapping gone
  * once it holds its lock, and looks again.
