@@ -126,9 +126,13 @@ int dt_region_create(const struct dirtytrack_create *args);
  * @r: the region; pinned folios are marked dirty again after the protection.
  * @protected_fn: optional; called for each folio once protected, still locked.
  * @priv: for @protected_fn.
+ * @zap: zap the ptes instead of write-protecting them in place. STREAM's
+ *	pages: a write to one while a send holds it then takes a plain fault,
+ *	which maps the writer's copy at once (dt_fault()).
  */
 struct dt_batch {
 	struct dt_region *r;
+	bool zap;
 	pgoff_t first, last;
 	unsigned int nr;
 	u64 protected;

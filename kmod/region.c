@@ -13,7 +13,9 @@
  * set the bit has finished installing its pte) and write-protects its ptes
  * in place (dt_protect_ptes()), which fires mmu notifiers for secondary
  * MMUs. The next write faults again; reads do not. Protection is batched
- * over nearby pages so that one TLB flush covers many of them.
+ * over nearby pages so that one TLB flush covers many of them. STREAM zaps
+ * the ptes of the pages it sends instead, so that a write to one of them
+ * while the network holds it maps a copy in a single fault (dt_fault()).
  *
  * Invariant: a page has a writable pte only while its dirty bit is set.
  */
@@ -111,21 +113,25 @@ struct folio *dt_get_folio(struct dt_region *r, pgoff_t idx)
  * after a harvest costs no fault. The ptes are also marked clean, as
  * mprotect() and NUMA hinting make a dirty read-only pte of a shared
  * mapping writable again without a fault (can_change_pte_writable()); the
- * clean walk's own bitmap is not needed. A kernel built without the walks
- * (CONFIG_MAPPING_DIRTY_HELPERS) gets the ptes zapped instead.
+ * clean walk's own bitmap is not needed. With @zap, or on a kernel built
+ * without the walks (CONFIG_MAPPING_DIRTY_HELPERS), the ptes are zapped.
  */
-static void dt_protect_ptes(struct address_space *mapping, pgoff_t first, pgoff_t nr)
+static void dt_protect_ptes(struct address_space *mapping, pgoff_t first, pgoff_t nr,
+			    bool zap)
 {
 #if IS_ENABLED(CONFIG_MAPPING_DIRTY_HELPERS)
 	/* A batch spans at most DT_BATCH pages, each within DT_ZAP_GAP of the last. */
 	DECLARE_BITMAP(seen, DT_BATCH * (DT_ZAP_GAP + 1)) = { 0 };
 	pgoff_t start = 0, end = 0;
 
-	wp_shared_mapping_range(mapping, first, nr);
-	clean_record_shared_mapping_range(mapping, first, nr, first, seen, &start, &end);
-#else
-	unmap_mapping_pages(mapping, first, nr, false);
+	if (!zap) {
+		wp_shared_mapping_range(mapping, first, nr);
+		clean_record_shared_mapping_range(mapping, first, nr, first, seen,
+						  &start, &end);
+		return;
+	}
 #endif
+	unmap_mapping_pages(mapping, first, nr, false);
 }
 
 /*
@@ -145,7 +151,7 @@ void dt_batch_flush(struct dt_batch *b)
 
 	if (!b->nr)
 		return;
-	dt_protect_ptes(b->r->mapping, b->first, b->last - b->first + 1);
+	dt_protect_ptes(b->r->mapping, b->first, b->last - b->first + 1, b->zap);
 	/* The protection before the pin counts; pairs with GUP-fast's pte re-check. */
 	smp_mb();
 	for (i = 0; i < b->nr; i++) {
@@ -601,9 +607,22 @@ static vm_fault_t dt_fault(struct vm_fault *vmf)
 
 	if (vmf->pgoff >= r->npages)
 		return VM_FAULT_SIGBUS;
+again:
 	folio = dt_get_folio(r, vmf->pgoff);
 	if (IS_ERR(folio))
 		return vmf_error(PTR_ERR(folio));
+	if ((vmf->flags & FAULT_FLAG_WRITE) && unlikely(dt_folio_in_flight(r, folio))) {
+		/*
+		 * A write to a page a send holds, whose pte STREAM zapped: map
+		 * the writer's copy now, in this one fault. ->page_mkwrite()
+		 * then marks the copy dirty as any other write.
+		 */
+		folio = dt_folio_writable(r, folio);
+		if (IS_ERR(folio))	/* killed: see dt_page_mkwrite() */
+			return VM_FAULT_SIGBUS;
+		if (!folio)
+			goto again;
+	}
 	vmf->page = folio_file_page(folio, vmf->pgoff);
 	return VM_FAULT_LOCKED;
 }

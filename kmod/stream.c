@@ -82,8 +82,9 @@ static int dt_wait_inflight(struct dt_region *r, pgoff_t idx)
  * bytes still match their CRC, until its completion frees it.
  *
  * The swap, with @old locked throughout (so no fault, read or write of ours
- * can look at the index in between): zap every pte of it, which fires the
- * mmu notifiers (a secondary MMU drops its mappings too); copy the page; put
+ * can look at the index in between): zap every pte of it, if it has any,
+ * which fires the mmu notifiers (a secondary MMU drops its mappings too:
+ * it has none where the process has none); copy the page; put
  * the copy in its place in the page cache (replace_page_cache_folio(), as FUSE's
  * fuse_try_move_folio() does; the copy is charged to @old's memcg). A fault
  * then finds the copy; a lookup that got @old before finds its mapping gone
@@ -103,7 +104,9 @@ static struct folio *dt_folio_unshare(struct dt_region *r, struct folio *old)
 				   __GFP_NOWARN, 0);
 	if (!copy)
 		return NULL;
-	unmap_mapping_pages(r->mapping, old->index, 1, false);
+	/* Locked, @old cannot be mapped anew (fault-around only trylocks). */
+	if (folio_mapped(old))
+		unmap_mapping_pages(r->mapping, old->index, 1, false);
 	copy_highpage(folio_page(copy, 0), folio_page(old, 0));
 	flush_dcache_folio(copy);
 	/* Not yet visible to anyone: the non-atomic flag setters are fine. */
@@ -546,7 +549,7 @@ static int dt_tx_fill(struct dt_tx_ctx *tx, struct dirtytrack_stream *s)
 	u32 src = s->flags & DIRTYTRACK_STREAM_SRC_MASK;
 	pgoff_t end = s->first_page + s->npages;
 	struct dt_batch zb = {
-		.r = r, .protected_fn = dt_tx_protected, .priv = tx,
+		.r = r, .zap = true, .protected_fn = dt_tx_protected, .priv = tx,
 	};
 	u64 n = 0, i = 0;
 	int ret = 0;
