@@ -343,13 +343,14 @@ module_closure() {
 	done
 }
 
-# Image modules loaded at boot, in this order (with their dependencies): the
-# 9p host root; crc32c (the accelerated provider first) for dirtytrack.ko's
+# Image modules loaded at boot, in this order (with their dependencies):
+# virtio_pci (built into 6.12, a module in Debian's 6.1) and the 9p host root;
+# overlay, to make parts of it writable (dkms_test.sh); crc32c (the accelerated provider first) for dirtytrack.ko's
 # wire checksums; veth for tests between network namespaces; null_blk for
 # slow O_DIRECT reads (configured through configfs by the test); virtio_net
 # (with net_failover and failover) for the link of -n; sch_netem for slow
 # links (tc qdisc ... netem rate).
-VM_KMODS=(netfs 9pnet 9pnet_virtio 9p crc32c-intel libcrc32c veth null_blk virtio_net sch_netem)
+VM_KMODS=(virtio_pci netfs 9pnet 9pnet_virtio 9p overlay crc32c-intel libcrc32c veth null_blk virtio_net sch_netem)
 
 build_initramfs() {	# build_initramfs OUTPUT
 	local root i=0 path base
