@@ -4,9 +4,18 @@
 
 DT_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/dirtytrack
 export DT_CACHE
-KDIR ?= $(shell scripts/kdir.sh)
+# KREL=<release> picks the kernel the module is built for (and the test VM
+# boots): default, the newest Debian 6.12 headers; e.g. KREL=6.1.0-57-amd64.
+KREL_ARG := $(KREL)
+KDIR ?= $(shell KREL='$(KREL_ARG)' scripts/kdir.sh)
 KREL ?= $(patsubst linux-headers-%,%,$(notdir $(KDIR)))
 export KREL
+# Debian 12's own kernel, 6.1: make test also runs the core suites on it,
+# with a dirtytrack.ko built from a copy of the sources in $(MOD_61).
+KDIR_61 = $(shell KREL= scripts/kdir.sh 6.1)
+MOD_61 = $(O)/6.1/mod
+# Userspace takes the 6.12 uapi (PAGEMAP_SCAN, ...) whatever KREL is.
+KDIR_UAPI = $(shell KREL= scripts/kdir.sh 6.12)
 SRC := $(DT_CACHE)/src
 INSTALL_MOD_PATH ?=
 INSTALL_HDR_PATH ?= /usr
@@ -48,7 +57,7 @@ endif
 
 .PHONY: ensure-deps all bpf module userspace tests deps check checkpatch sparse test test-host \
 	test-vm vm-run demo bench bench-smoke install modules_install headers_install clean help need-kdir \
-	debug-kernel debug-module
+	debug-kernel debug-module module-6.1 dkms-install dkms-uninstall install-udev
 
 all: module userspace bpf tests
 
@@ -89,25 +98,38 @@ help:
 
 need-kdir:
 	@test -n "$(KDIR)" -a -f "$(KDIR)/Module.symvers" || \
-		{ echo "error: no Debian 6.12 kernel headers found (KDIR='$(KDIR)'): run 'make deps' or set KDIR=" >&2; exit 1; }
+		{ echo "error: no kernel headers found for $(or $(KREL_ARG),Debian 6.12) (KDIR='$(KDIR)'): run 'make deps' or set KDIR=" >&2; exit 1; }
 
 deps:
 	bash scripts/deps.sh
 
 module: need-kdir
+	bash kmod/configure $(KDIR) kmod/dt_config.h
 	$(MAKE) -C $(KDIR) M=$(CURDIR) W=1 modules
 
-# The debug kernel, and the module built against its tree (M=) from a copy of
-# the sources, so that ./dirtytrack.ko and kmod/*.o stay those for Debian's.
+# $(call module-copy,DIR,KDIR): dirtytrack.ko built against KDIR (M=) from a
+# copy of the sources in DIR, so that ./dirtytrack.ko and kmod/*.o stay those
+# for $(KREL).
+define module-copy
+	@test -f "$(2)/Module.symvers" || { echo "error: no kernel tree in '$(2)': run 'make deps'" >&2; exit 1; }
+	@mkdir -p $(1)/kmod $(1)/include
+	cp -p Kbuild $(1)/
+	cp -p $(filter-out kmod/dt_config.h,$(wildcard kmod/*.c kmod/*.h)) kmod/configure $(1)/kmod/
+	cp -pR include/. $(1)/include/
+	bash $(1)/kmod/configure $(2) $(1)/kmod/dt_config.h
+	$(MAKE) -C $(2) M=$(CURDIR)/$(1) W=1 modules
+endef
+
+# The debug kernel, and the module built against its tree.
 debug-kernel:
 	bash scripts/debug-kernel.sh
 
 debug-module: debug-kernel
-	@mkdir -p $(DMOD)/kmod $(DMOD)/include
-	cp -p Kbuild $(DMOD)/
-	cp -p kmod/*.c kmod/*.h $(DMOD)/kmod/
-	cp -pR include/. $(DMOD)/include/
-	$(MAKE) -C $(DEBUG_KDIR) M=$(CURDIR)/$(DMOD) W=1 modules
+	$(call module-copy,$(DMOD),$(DEBUG_KDIR))
+
+# The module for Debian's 6.1, whatever KREL is.
+module-6.1: | ensure-deps
+	$(call module-copy,$(MOD_61),$(KDIR_61))
 
 userspace: $(LIB) $(TOOLS)
 
@@ -163,8 +185,8 @@ $(O)/lib/%.o: userspace/lib/%.c $(HDRS)
 UAPI_612 := $(O)/uapi/linux/fs.h $(O)/uapi/linux/userfaultfd.h
 $(O)/uapi/linux/%.h: | need-kdir
 	@mkdir -p $(dir $@)
-	cd $(KDIR) && sh scripts/headers_install.sh \
-		../linux-headers-$(patsubst %-amd64,%,$(KREL))-common/include/uapi/linux/$*.h $(abspath $@)
+	cd $(KDIR_UAPI) && sh scripts/headers_install.sh ../linux-headers-$(patsubst \
+		linux-headers-%-amd64,%,$(notdir $(KDIR_UAPI)))-common/include/uapi/linux/$*.h $(abspath $@)
 $(O)/lib/tracker.o $(O)/tools/dt-guest $(O)/tests/punch_workload: $(UAPI_612)
 $(O)/lib/tracker.o $(O)/tools/dt-guest $(O)/tests/punch_workload: UCFLAGS += -I$(O)/uapi
 
@@ -233,7 +255,7 @@ check: checkpatch sparse
 checkpatch:
 	@test -f $(SRC)/scripts/checkpatch.pl || { echo "error: run 'make deps'" >&2; exit 1; }
 	perl $(SRC)/scripts/checkpatch.pl --strict --no-tree --terse --show-types \
-		-f $(filter-out %.mod.c,$(wildcard kmod/*.c)) kmod/*.h include/uapi/linux/dirtytrack.h
+		-f $(filter-out %.mod.c kmod/dt_config.h,$(wildcard kmod/*.c kmod/*.h)) include/uapi/linux/dirtytrack.h
 
 sparse: need-kdir
 	@rm -f $(O)/sparse.log; mkdir -p $(O)
@@ -241,7 +263,7 @@ sparse: need-kdir
 	@if grep -E '(warning|error):' $(O)/sparse.log; then \
 		echo "sparse: findings above" >&2; exit 1; fi
 
-test: all
+test: all module-6.1
 	$(VM_ENV) bash tests/run.sh
 
 # Benchmarks in the test VM; results in out/bench/ (see scripts/bench.sh).
@@ -266,7 +288,7 @@ bench-smoke: all
 test-host: all
 	bash tests/run.sh host
 
-test-vm: all
+test-vm: all module-6.1
 	$(VM_ENV) bash tests/run.sh vm
 
 # The torture test (tests/kselftest/torture_test.c) alone, for SECONDS.
@@ -302,10 +324,42 @@ headers_install:
 	install -D -m 0644 include/uapi/linux/dirtytrack.h \
 		$(DESTDIR)$(INSTALL_HDR_PATH)/include/linux/dirtytrack.h
 
-install: modules_install headers_install
+install: modules_install headers_install install-udev
+
+install-udev:
 	install -D -m 0644 udev/60-dirtytrack.rules $(DESTDIR)/etc/udev/rules.d/60-dirtytrack.rules
+
+# DKMS: the module's sources in /usr/src/dirtytrack-$(DKMS_VERSION), added,
+# built and installed for DKMS_KREL (default: the running kernel); DKMS then
+# rebuilds it for each kernel installed later. Needs root, dkms and the
+# kernel's headers (linux-headers-$$(uname -r)).
+DKMS_VERSION ?= $(shell git log -1 --format=%cd.%h --date=format:%Y%m%d 2>/dev/null || echo 0)
+DKMS_KREL ?= $(shell uname -r)
+DKMS_SRC = $(DESTDIR)/usr/src/dirtytrack-$(DKMS_VERSION)
+dkms-install:
+	@command -v dkms > /dev/null || { echo "error: dkms is not installed: apt-get install dkms" >&2; exit 1; }
+	@test -e /lib/modules/$(DKMS_KREL)/build || \
+		{ echo "error: no headers for $(DKMS_KREL): apt-get install linux-headers-$(DKMS_KREL)" >&2; exit 1; }
+	rm -rf $(DKMS_SRC)
+	install -d $(DKMS_SRC)/kmod $(DKMS_SRC)/include/uapi/linux
+	install -m 0644 Kbuild $(DKMS_SRC)/
+	install -m 0644 $(filter-out kmod/dt_config.h,$(wildcard kmod/*.c kmod/*.h)) $(DKMS_SRC)/kmod/
+	install -m 0755 kmod/configure $(DKMS_SRC)/kmod/
+	install -m 0644 include/uapi/linux/dirtytrack.h $(DKMS_SRC)/include/uapi/linux/
+	sed 's/@VERSION@/$(DKMS_VERSION)/' dkms.conf > $(DKMS_SRC)/dkms.conf
+	dkms add -m dirtytrack -v $(DKMS_VERSION)
+	dkms build -m dirtytrack -v $(DKMS_VERSION) -k $(DKMS_KREL)
+	dkms install -m dirtytrack -v $(DKMS_VERSION) -k $(DKMS_KREL)
+
+# Every version DKMS has of dirtytrack, for every kernel, and their sources.
+dkms-uninstall:
+	@command -v dkms > /dev/null || { echo "error: dkms is not installed" >&2; exit 1; }
+	for v in $$(dkms status -m dirtytrack 2> /dev/null | sed -n 's|^dirtytrack/\([^,:]*\)[,:].*|\1|p' | sort -u); do \
+		dkms remove -m dirtytrack -v "$$v" --all || exit 1; \
+		rm -rf $(DESTDIR)/usr/src/dirtytrack-"$$v"; \
+	done
 
 clean:
 	-$(if $(KDIR),$(MAKE) -C $(KDIR) M=$(CURDIR) clean)
 	-$(if $(KDIR),$(MAKE) -C $(KDIR) M=$(CURDIR)/tests/splat clean)
-	rm -rf $(O)
+	rm -rf $(O) kmod/dt_config.h

@@ -13,6 +13,8 @@
 #include <linux/workqueue.h>
 #include <linux/dirtytrack.h>
 
+#include "compat.h"
+
 #define DT_FEATURES	(DIRTYTRACK_FEAT_REGIONS | DIRTYTRACK_FEAT_HARVEST_LIST | \
 			 DIRTYTRACK_FEAT_MANUAL_PROTECT | DIRTYTRACK_FEAT_PUNCH_HOLE | \
 			 DIRTYTRACK_FEAT_RW | DIRTYTRACK_FEAT_STREAM | \

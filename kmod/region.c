@@ -22,7 +22,7 @@
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
-#include <linux/anon_inodes.h>
+#include <linux/types.h>
 #include <linux/falloc.h>
 #include <linux/file.h>
 #include <linux/highmem.h>
@@ -92,8 +92,7 @@ struct folio *dt_get_folio(struct dt_region *r, pgoff_t idx)
 	struct mem_cgroup *old = set_active_memcg(r->memcg);
 	struct folio *folio;
 
-	folio = __filemap_get_folio(r->mapping, idx, FGP_LOCK | FGP_CREAT,
-				    mapping_gfp_mask(r->mapping));
+	folio = dt_filemap_grab_folio(r->mapping, idx, mapping_gfp_mask(r->mapping));
 	set_active_memcg(old);
 	if (IS_ERR(folio))
 		return folio;
@@ -175,7 +174,7 @@ bool dt_batch_protect(struct dt_batch *b, pgoff_t idx)
 	struct folio *folio;
 
 retry:
-	folio = filemap_get_folio(b->r->mapping, idx);
+	folio = dt_filemap_get_folio(b->r->mapping, idx);
 	if (IS_ERR(folio))
 		return false;
 	if (!folio_trylock(folio)) {
@@ -233,7 +232,7 @@ static void dt_protect_all(struct dt_region *r, struct dt_batch *b)
 
 bool dt_page_present(struct dt_region *r, pgoff_t idx)
 {
-	struct folio *folio = filemap_get_folio(r->mapping, idx);
+	struct folio *folio = dt_filemap_get_folio(r->mapping, idx);
 
 	if (IS_ERR(folio))
 		return false;
@@ -693,7 +692,7 @@ static ssize_t dt_read_iter(struct kiocb *iocb, struct iov_iter *to)
 		pgoff_t idx = iocb->ki_pos >> PAGE_SHIFT;
 		size_t off = offset_in_page(iocb->ki_pos);
 		size_t n = min_t(size_t, PAGE_SIZE - off, iov_iter_count(to));
-		struct folio *folio = filemap_get_folio(r->mapping, idx);
+		struct folio *folio = dt_filemap_get_folio(r->mapping, idx);
 		size_t got;
 
 		if (IS_ERR(folio)) {
@@ -779,7 +778,7 @@ static int dt_zero_partial(struct dt_region *r, loff_t start, loff_t end)
 	struct folio *folio;
 
 	do {
-		folio = filemap_lock_folio(r->mapping, idx);
+		folio = dt_filemap_lock_folio(r->mapping, idx);
 		if (IS_ERR(folio))
 			return 0;	/* a hole already reads as zero */
 		folio = dt_folio_writable(r, folio);
@@ -851,6 +850,7 @@ static void dt_region_final(struct dt_region *r)
 	kvfree(r->dirty);
 	kvfree(r->summary);
 	kfree(r);
+	dt_own_inode_done();
 	module_put(THIS_MODULE);
 }
 
@@ -998,8 +998,7 @@ int dt_region_create(const struct dirtytrack_create *args)
 		ret = fd;
 		goto err_memcg;
 	}
-	file = anon_inode_create_getfile("[dirtytrack]", &dt_region_fops, r,
-					 O_RDWR, NULL);
+	file = dt_file_own_inode("[dirtytrack]", &dt_region_fops, r, O_RDWR);
 	if (IS_ERR(file)) {
 		ret = PTR_ERR(file);
 		goto err_fd;

@@ -201,7 +201,7 @@ static struct dt_tx_batch *dt_tx_alloc(struct dt_region *r)
 		kfree(b);
 		return NULL;
 	}
-	b->ubuf.ops = &dt_tx_ops;
+	dt_ubuf_set_ops(&b->ubuf, &dt_tx_ops);
 	b->ubuf.flags = SKBFL_ZEROCOPY_FRAG | SKBFL_DONT_ORPHAN;
 	refcount_set(&b->ubuf.refcnt, 1);	/* ours, until wholly queued */
 	b->r = r;
@@ -347,7 +347,7 @@ static bool dt_tx_sk_open(struct sock *sk)
  * crawled on TCP's probe timer, poll(2) seldom reporting POLLOUT. Each
  * segment lies in one page; contiguous ones (ZERO records) share a frag.
  */
-static int dt_tx_sg_from_iter(struct sk_buff *skb, struct iov_iter *from, size_t length)
+int dt_tx_sg_from_iter(struct sk_buff *skb, struct iov_iter *from, size_t length)
 {
 	struct skb_shared_info *shinfo = skb_shinfo(skb);
 	int frag = shinfo->nr_frags;
@@ -393,7 +393,7 @@ static int dt_tx_send(struct dt_region *r, struct dt_tx_batch *b, struct socket 
 	struct msghdr msg = {
 		.msg_flags = MSG_ZEROCOPY | MSG_NOSIGNAL,
 		.msg_ubuf = &b->ubuf,
-		.sg_from_iter = dt_tx_sg_from_iter,
+		.sg_from_iter = dt_sg_from_iter,
 	};
 	int ret = 0;
 
@@ -998,7 +998,7 @@ static int dt_rx_apply(struct dt_region *r, struct dt_rx *rx, pgoff_t idx,
 			return err;
 	}
 	do {
-		folio = payload ? dt_get_folio(r, idx) : filemap_lock_folio(r->mapping, idx);
+		folio = payload ? dt_get_folio(r, idx) : dt_filemap_lock_folio(r->mapping, idx);
 		if (IS_ERR(folio) && !payload) {
 			/* A hole is zero already; still a received page. */
 			dt_mark_dirty(r, idx);

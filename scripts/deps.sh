@@ -5,14 +5,16 @@
 # Idempotent: installs only what is missing.
 #
 #  - host packages (qemu, busybox, clang, libbpf, sparse, ...) with apt-get;
-#  - Debian's 6.12 kernel headers and image for one ABI, fetched with
-#    `apt-get download` and unpacked into $DT_CACHE (never installed into the
-#    host's /boot: the headers package depends on an image package);
+#  - the kernel headers and image of Debian's newest 6.12 and 6.1 (bookworm's
+#    own kernel), fetched with `apt-get download` and unpacked into $DT_CACHE
+#    (never installed into the host's /boot: the headers package depends on
+#    an image package);
 #  - from linux-source-6.12, only kselftest_harness.h and its include, and
 #    checkpatch.pl with its data files.
 #
-# Environment: DT_CACHE (default ~/.cache/dirtytrack), KREL to pin a kernel
-# release such as 6.12.117+deb12-amd64 (default: the newest 6.12 the archive has).
+# Environment: DT_CACHE (default ~/.cache/dirtytrack), KREL to pin the release
+# of one series, such as 6.12.117+deb12-amd64 or 6.1.0-57-amd64 (default: the
+# newest of each the archive has).
 set -euo pipefail
 
 CACHE=${DT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/dirtytrack}
@@ -28,7 +30,7 @@ need_root() { [ "$(id -u)" = 0 ] || die "$1 is missing: run 'make deps' as root"
 PKGS=(make gcc gcc-12 libc6-dev qemu-system-x86 busybox-static cpio xz-utils
       clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev sparse pahole
       libssl3 linux-source-6.12 python3 kmod iproute2 gnuplot-nox perl
-      libisal-dev libclang-rt-14-dev ethtool libjson-c-dev libssl-dev jq)
+      libisal-dev libclang-rt-14-dev ethtool libjson-c-dev libssl-dev jq dkms)
 
 updated=0
 apt_update() {
@@ -55,21 +57,10 @@ else
 	say "host packages present"
 fi
 
-# Resolve one ABI for headers and image.
-if [ -z "${KREL:-}" ]; then
-	dep=$(apt-cache depends linux-headers-6.12-amd64 2>/dev/null |
-	      sed -n 's/^ *Depends: \(linux-headers-6\.12\.[^ ]*-amd64\)$/\1/p' | head -n1)
-	if [ -z "$dep" ]; then
-		apt_update
-		dep=$(apt-cache depends linux-headers-6.12-amd64 2>/dev/null |
-		      sed -n 's/^ *Depends: \(linux-headers-6\.12\.[^ ]*-amd64\)$/\1/p' | head -n1)
-	fi
-	[ -n "$dep" ] || die "no linux-headers-6.12-amd64 in the configured archive"
-	KREL=${dep#linux-headers-}
-fi
-ABI=${KREL%-amd64}                       # 6.12.117+deb12
-KDIR_CACHED="$CACHE/$KREL/headers/usr/src/linux-headers-$KREL"
-IMG_DIR="$CACHE/$KREL/image"
+newest() {	# newest META: the linux-headers-RELEASE a meta package depends on
+	apt-cache depends "$1" 2>/dev/null |
+		sed -n 's/^ *Depends: linux-headers-\([0-9][^ ]*-amd64\)$/\1/p' | head -n1
+}
 
 fetch() {	# fetch DEST PKG...: download .debs and unpack them into DEST
 	local dest=$1 tmp
@@ -85,29 +76,63 @@ fetch() {	# fetch DEST PKG...: download .debs and unpack them into DEST
 	rm -rf "$tmp"
 }
 
-if [ -d "/usr/src/linux-headers-$KREL" ]; then
-	say "headers $KREL installed in /usr/src"
-elif [ -f "$KDIR_CACHED/Module.symvers" ]; then
-	say "headers $KREL cached"
-else
-	say "fetching headers $KREL"
-	rm -rf "$CACHE/$KREL/headers" "$CACHE/$KREL/headers.part"
-	fetch "$CACHE/$KREL/headers" "linux-headers-$KREL" "linux-headers-$ABI-common" "linux-kbuild-$ABI"
-	# The arch Makefile includes the common one by absolute path.
-	sed -i "s|^include /usr/src/|include $CACHE/$KREL/headers.part/usr/src/|" \
-		"$CACHE/$KREL/headers.part/usr/src/linux-headers-$KREL/Makefile"
-	mv "$CACHE/$KREL/headers.part" "$CACHE/$KREL/headers"
-	sed -i "s|headers.part/usr/src/|headers/usr/src/|" "$KDIR_CACHED/Makefile"
-fi
+kernel() {	# kernel RELEASE: headers and image of Debian's RELEASE into $CACHE/RELEASE
+	local krel=$1 kdir img pkgs
+	kdir="$CACHE/$krel/headers/usr/src/linux-headers-$krel"
+	img="$CACHE/$krel/image"
+	if [ -d "/usr/src/linux-headers-$krel" ]; then
+		say "headers $krel installed in /usr/src"
+	elif [ -f "$kdir/Module.symvers" ]; then
+		say "headers $krel cached"
+	else
+		say "fetching headers $krel"
+		apt-cache show "linux-headers-$krel" >/dev/null 2>&1 || apt_update
+		# The headers' own -common and kbuild packages (6.1: linux-kbuild-6.1).
+		pkgs=$(apt-cache depends "linux-headers-$krel" 2>/dev/null |
+		       sed -n 's/^ *Depends: \(linux-\(headers-[^ ]*-common\|kbuild-[^ ]*\)\)$/\1/p')
+		[ -n "$pkgs" ] || die "no package linux-headers-$krel in the configured archive"
+		rm -rf "$CACHE/$krel/headers" "$CACHE/$krel/headers.part"
+		# shellcheck disable=SC2086
+		fetch "$CACHE/$krel/headers" "linux-headers-$krel" $pkgs
+		# The arch Makefile includes the common one by absolute path.
+		sed -i "s|^include /usr/src/|include $CACHE/$krel/headers.part/usr/src/|" \
+			"$CACHE/$krel/headers.part/usr/src/linux-headers-$krel/Makefile"
+		mv "$CACHE/$krel/headers.part" "$CACHE/$krel/headers"
+		sed -i "s|headers.part/usr/src/|headers/usr/src/|" "$kdir/Makefile"
+	fi
+	if [ -f "$img/boot/vmlinuz-$krel" ]; then
+		say "image $krel cached"
+	else
+		say "fetching image $krel"
+		rm -rf "$img" "$img.part"
+		fetch "$img" "linux-image-$krel-unsigned"
+		mv "$img.part" "$img"
+	fi
+}
 
-if [ -f "$IMG_DIR/boot/vmlinuz-$KREL" ]; then
-	say "image $KREL cached"
-else
-	say "fetching image $KREL"
-	rm -rf "$IMG_DIR" "$IMG_DIR.part"
-	fetch "$IMG_DIR" "linux-image-$KREL-unsigned"
-	mv "$IMG_DIR.part" "$IMG_DIR"
-fi
+# Resolve the releases: the newest 6.12 (the default kernel, $CACHE/current)
+# and the newest 6.1 (Debian 12's own, $CACHE/current-6.1), unless KREL pins
+# the one of its series.
+k612='' k61=''
+case ${KREL:-} in
+6.12.*) k612=$KREL ;;
+6.1.*) k61=$KREL ;;
+'') ;;
+*) die "KREL=$KREL: not a Debian 6.12 or 6.1 release (e.g. 6.12.117+deb12-amd64, 6.1.0-57-amd64)" ;;
+esac
+for meta in linux-headers-6.12-amd64 linux-headers-amd64; do
+	if [ "$meta" = linux-headers-amd64 ]; then [ -n "$k61" ] && continue; else [ -n "$k612" ] && continue; fi
+	dep=$(newest "$meta")
+	if [ -z "$dep" ]; then
+		apt_update
+		dep=$(newest "$meta")
+	fi
+	[ -n "$dep" ] || die "no $meta in the configured archive"
+	if [ "$meta" = linux-headers-amd64 ]; then k61=$dep; else k612=$dep; fi
+done
+kernel "$k612"
+kernel "$k61"
+ABI=${k612%-amd64}                       # 6.12.117+deb12
 
 SRC="$CACHE/src-$ABI"
 if [ -f "$SRC/tools/testing/selftests/kselftest_harness.h" ] && [ -f "$SRC/scripts/checkpatch.pl" ]; then
@@ -128,5 +153,6 @@ else
 	rm -rf "$SRC" && mv "$SRC.part" "$SRC"
 fi
 ln -sfn "$SRC" "$CACHE/src"
-ln -sfn "$KREL" "$CACHE/current"
-say "ready: KREL=$KREL cache=$CACHE"
+ln -sfn "$k612" "$CACHE/current"
+ln -sfn "$k61" "$CACHE/current-6.1"
+say "ready: kernels $k612 and $k61, cache $CACHE"
