@@ -1,7 +1,9 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# make test: host unit tests, then the VM tests on Debian's 6.12 kernel.
+# make test: host unit tests, then the VM tests on Debian's 6.12 kernel, and
+# the core suites on Debian's 6.1. With DT_TEST_FULL set (make test-full),
+# also what does not fit make test's 30 minutes: DKMS in the 6.1 VM.
 # Usage: tests/run.sh [all|host|vm]
 # With DT_KERNEL=debug (make test KERNEL=debug), the VM tests boot the debug
 # kernel of 'make debug-kernel' with the module of 'make debug-module'
@@ -100,6 +102,21 @@ if [ "$what" = all ] || [ "$what" = vm ]; then
 	vmrun migrate 2 bash tests/vm/guest-tests.sh migrate
 	vmrun qemu 2 bash tests/vm/guest-tests.sh qemu
 	vmrun smp1 1 bash tests/vm/guest-tests.sh out/tests/race_test out/tests/env_test bpf blackout
+	# Debian 12's own kernel, 6.1 (stock, whatever DT_KERNEL is): the core
+	# suites, with the module of 'make module-6.1'.
+	krel61=$(basename "$(readlink -f "${DT_CACHE:-$HOME/.cache/dirtytrack}/current-6.1")")
+	echo "== VM tests (Debian $krel61)"
+	KREL=$krel61 DT_KERNEL=stock DT_KO=$PWD/out/6.1/mod/dirtytrack.ko \
+		vmrun linux-6.1 2 bash tests/vm/guest-tests.sh \
+		out/tests/api_test out/tests/region_test out/tests/race_test out/tests/stream_test \
+		load_cycles
+	# make test-full: DKMS builds the module in the 6.1 guest (gcc under
+	# TCG: several minutes) and loads it.
+	if [ -n "${DT_TEST_FULL:-}" ]; then
+		echo "== make test-full: DKMS on Debian $krel61"
+		KREL=$krel61 DT_KERNEL=stock DT_KO=$PWD/out/6.1/mod/dirtytrack.ko \
+			vmrun dkms-6.1 2 bash tests/vm/guest-tests.sh dkms
+	fi
 	echo "== VM harness self-test (splats must fail a run)"
 	bash tests/vm/selftest.sh > "$res/vm-selftest.tap" 2>&1
 	tally "$res/vm-selftest.tap"

@@ -10,6 +10,7 @@
 #   bench_smoke   dt-bench --smoke and its report (make bench on tiny sizes)
 #   migrate       dt-migrate between two network namespaces (migrate_test.sh)
 #   qemu          dt-migrate moving a QEMU guest between two QEMUs (qemu_test.sh)
+#   dkms          make dkms-install / dkms-uninstall for the running kernel (dkms_test.sh)
 # Exit status: 0 if everything passed.
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -25,6 +26,7 @@ for t in "$@"; do
 	bench_smoke) name=bench_smoke cmd=(bash "$top/tests/vm/bench_smoke.sh") ;;
 	migrate) name=migrate_test cmd=(bash "$top/tests/vm/migrate_test.sh") ;;
 	qemu) name=qemu_test cmd=(bash "$top/tests/vm/qemu_test.sh") ;;
+	dkms) name=dkms_test cmd=(bash "$top/tests/vm/dkms_test.sh") ;;
 	*) name=$(basename "$t") cmd=("$t") ;;
 	esac
 	echo "=== $name"

@@ -78,6 +78,11 @@ mount -t tmpfs -o mode=755 tmpfs /mnt/run
 mount -t proc proc /mnt/proc
 mount -t sysfs sysfs /mnt/sys
 mount -t devtmpfs devtmpfs /mnt/dev
+# What udev would add: bash's <(...) needs /dev/fd (DKMS uses it).
+[ -e /mnt/dev/fd ] || ln -s /proc/self/fd /mnt/dev/fd
+for i in 0:stdin 1:stdout 2:stderr; do
+	[ -e "/mnt/dev/${i#*:}" ] || ln -s "/proc/self/fd/${i%%:*}" "/mnt/dev/${i#*:}"
+done
 mkdir -p /mnt/dev/pts /mnt/dev/shm
 mount -t devpts -o gid=5,mode=620,ptmxmode=666 devpts /mnt/dev/pts
 mount -t tmpfs -o mode=1777 tmpfs /mnt/dev/shm

@@ -142,6 +142,9 @@ ENVIRONMENT
     DT_ACCEL       tcg (default) or kvm (which does not boot stock kernels on
                    every machine)
     DT_VM_SMP      default for -c        DT_VM_MEM      default for -M
+    DT_VM_PERF     if non-empty, boot without allocator debugging (KFENCE
+                   sampling, slub_debug, page_poison), as a production host:
+                   for benchmarks (make bench). Splats still fail the run.
     DT_VM_TIMEOUT  default for -t        DT_VM_QUIET    if non-empty, do not
                    echo the guest console to stdout (it is always saved)
     DT_VM_RETRIES  boots to retry after a TCG code-patching artefact (default
@@ -503,8 +506,12 @@ EOF
 
 # --------------------------------------------------------------------- boot
 
-cmdline="console=ttyS0 quiet panic=-1 kfence.sample_interval=100 slub_debug=FZPU"
-cmdline+=" page_poison=1 panic_on_warn=1"
+cmdline="console=ttyS0 quiet panic=-1 panic_on_warn=1"
+# Allocator debugging, except for benchmarks (DT_VM_PERF): slab red zones,
+# poisoning and owner tracking unwind the stack on every slab allocation, and
+# page poisoning writes and checks every page freed and allocated.
+[ -n "${DT_VM_PERF:-}" ] ||
+	cmdline+=" kfence.sample_interval=100 slub_debug=FZPU page_poison=1"
 # Pages are not zeroed at allocation, as on many VMM hosts: a page the module
 # exposes before zeroing it shows page_poison's 0xaa bytes.
 cmdline+=" init_on_alloc=0"
