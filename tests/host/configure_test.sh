@@ -47,7 +47,7 @@ unchanged() {	# a second run against the same headers leaves the header alone
 
 k612=$(KREL= sh "$top/scripts/kdir.sh" 6.12)
 k61=$(KREL= sh "$top/scripts/kdir.sh" 6.1)
-echo "1..7"
+echo "1..9"
 [ -n "$k612" ] && [ -n "$k61" ] || { echo "Bail out! no 6.12 or 6.1 headers: run 'make deps'"; exit 1; }
 echo "# $(echo "$probes" | wc -w) probes; 6.12: $k612; 6.1: $k61"
 check "configure runs against 6.12" bash "$top/kmod/configure" "$k612" "$tmp/612.h"
@@ -55,6 +55,14 @@ check "6.12 has every interface probed" answers "$tmp/612.h" DEFINED
 check "configure runs against 6.1" bash "$top/kmod/configure" "$k61" "$tmp/61.h"
 check "6.1 has none of them" answers "$tmp/61.h" UNDEFINED
 check "a second run against the same headers keeps the header" unchanged "$k61" "$tmp/61.h"
+# Under 'make -s' the probes' Kbuild run prints nothing: still answered.
+silent() { MAKEFLAGS=s bash "$top/kmod/configure" "$k612" "$tmp/s.h" && answers "$tmp/s.h" DEFINED; }
+check "the answers hold when the caller runs make -s" silent
+broken() {	# headers that cannot compile anything: an error, no header
+	mkdir -p "$tmp/broken" && echo 'all: ; false' > "$tmp/broken/Makefile" &&
+		! bash "$top/kmod/configure" "$tmp/broken" "$tmp/b.h" 2> /dev/null && [ ! -e "$tmp/b.h" ]
+}
+check "a tree that compiles nothing is an error, not a header of no" broken
 check "the module builds for 6.12, W=1 clean" builds "$k612"
 check "the module builds for 6.1, W=1 clean" builds "$k61"
 [ "$fail" = 0 ]
