@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * dtstat: count dirtytrack write faults and harvests, and keep a log2
- * histogram of harvest latency, from the module's tracepoints (tp_btf: the
- * arguments are typed by the module's BTF).
+ * histogram of harvest latency, from the module's tracepoints: tp_btf (the
+ * arguments typed by the module's BTF), or their raw_tp twins where the
+ * module has no BTF (built against headers without vmlinux, as Debian's
+ * 6.1 headers are, so by DKMS there too).
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -29,25 +31,22 @@ static __always_inline struct dtstat_counters *get(unsigned long ino)
 	return bpf_map_lookup_elem(&counters, &zero);
 }
 
-SEC("tp_btf/dirtytrack_write_fault")
-int BPF_PROG(on_write_fault, unsigned long ino, unsigned long pgoff)
+static __always_inline void write_fault(unsigned long ino)
 {
 	struct dtstat_counters *c = get(ino);
 
 	if (c)
 		c->write_faults++;
-	return 0;
 }
 
-SEC("tp_btf/dirtytrack_harvest")
-int BPF_PROG(on_harvest, unsigned long ino, __u64 first, __u64 npages, __u64 dirty,
-	     __u64 protected, __u64 ns, bool clear)
+static __always_inline void harvest(unsigned long ino, __u64 dirty, __u64 protected,
+				    __u64 ns, bool clear)
 {
 	struct dtstat_counters *c = get(ino);
 	__u32 slot = 0;
 
 	if (!c)
-		return 0;
+		return;
 	if (clear) {
 		c->clears++;
 	} else {
@@ -61,6 +60,35 @@ int BPF_PROG(on_harvest, unsigned long ino, __u64 first, __u64 npages, __u64 dir
 	while (slot < DTSTAT_SLOTS - 1 && (ns >> (slot + 1)))
 		slot++;
 	c->hist[slot]++;
+}
+
+SEC("tp_btf/dirtytrack_write_fault")
+int BPF_PROG(btf_write_fault, unsigned long ino, unsigned long pgoff)
+{
+	write_fault(ino);
+	return 0;
+}
+
+SEC("raw_tp/dirtytrack_write_fault")
+int BPF_PROG(raw_write_fault, unsigned long ino, unsigned long pgoff)
+{
+	write_fault(ino);
+	return 0;
+}
+
+SEC("tp_btf/dirtytrack_harvest")
+int BPF_PROG(btf_harvest, unsigned long ino, __u64 first, __u64 npages, __u64 dirty,
+	     __u64 protected, __u64 ns, bool clear)
+{
+	harvest(ino, dirty, protected, ns, clear);
+	return 0;
+}
+
+SEC("raw_tp/dirtytrack_harvest")
+int BPF_PROG(raw_harvest, unsigned long ino, __u64 first, __u64 npages, __u64 dirty,
+	     __u64 protected, __u64 ns, bool clear)
+{
+	harvest(ino, dirty, protected, ns, clear);
 	return 0;
 }
 

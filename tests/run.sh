@@ -3,12 +3,13 @@
 #
 # make test: host unit tests, then the VM tests on Debian's 6.12 kernel, and
 # the core suites on Debian's 6.1. With DT_TEST_FULL set (make test-full),
-# also what does not fit make test's 30 minutes: DKMS in the 6.1 VM.
+# also what does not fit make test's 30 minutes: bench_smoke in the 6.12
+# smp2 boot; the load cycles, the eBPF tools and DKMS in 6.1 VMs.
 # Usage: tests/run.sh [all|host|vm]
 # With DT_KERNEL=debug (make test KERNEL=debug), the VM tests boot the debug
 # kernel of 'make debug-kernel' with the module of 'make debug-module'
-# (out/debug/mod/dirtytrack.ko), and skip bench_smoke (timings under KASAN and
-# lockdep mean nothing, and it is the slowest test).
+# (out/debug/mod/dirtytrack.ko); bench_smoke (make test-full) is skipped there
+# (timings under KASAN and lockdep mean nothing).
 # Counts every TAP result line ("ok N", "not ok N") in what the tests wrote,
 # plus one result per VM boot (the boot's dmesg must be clean), and ends with
 # the line "N passed, N failed". Exits non-zero on any failure.
@@ -78,7 +79,7 @@ vmrun() {
 # The module the VM tests load (guest-tests.sh's load_cycles reloads it).
 kernel=${DT_KERNEL:-stock}
 case $kernel in
-stock) DT_KO=$PWD/dirtytrack.ko smoke=bench_smoke
+stock) DT_KO=$PWD/dirtytrack.ko smoke=${DT_TEST_FULL:+bench_smoke}
 	kname=$(basename "$(readlink -f "${DT_CACHE:-$HOME/.cache/dirtytrack}/current")") ;;
 debug) DT_KO=$PWD/out/debug/mod/dirtytrack.ko smoke=''
 	kname="debug kernel $(cat "${DT_CACHE:-$HOME/.cache/dirtytrack}/debug/krel" 2>/dev/null)" ;;
@@ -90,7 +91,8 @@ VM_TIMEOUT=$([ "$kernel" = debug ] && echo 3600 || echo 1500)
 
 if [ "$what" = all ] || [ "$what" = vm ]; then
 	echo "== VM tests ($kname)"
-	[ -n "$smoke" ] || echo "bench_smoke                  skipped on the debug kernel"
+	[ -z "${DT_TEST_FULL:-}" ] || [ -n "$smoke" ] ||
+		echo "bench_smoke                  skipped on the debug kernel"
 	# Tests that flip static keys (enabling the memory controller, tracepoints,
 	# attaching eBPF) run on one vCPU: under multi-threaded TCG, code patching
 	# races with the other vCPU and crashes the guest with a stray int3.
@@ -108,12 +110,15 @@ if [ "$what" = all ] || [ "$what" = vm ]; then
 	echo "== VM tests (Debian $krel61)"
 	KREL=$krel61 DT_KERNEL=stock DT_KO=$PWD/out/6.1/mod/dirtytrack.ko \
 		vmrun linux-6.1 2 bash tests/vm/guest-tests.sh \
-		out/tests/api_test out/tests/region_test out/tests/race_test out/tests/stream_test \
-		load_cycles
-	# make test-full: DKMS builds the module in the 6.1 guest (gcc under
-	# TCG: several minutes) and loads it.
+		out/tests/api_test out/tests/region_test out/tests/race_test out/tests/stream_test
+	# make test-full: on 6.1, the load/unload cycles and the eBPF tools, whose
+	# programs fall back to raw_tp there (the module has no BTF), one vCPU as
+	# above; DKMS building the module in the guest (gcc under TCG: over ten
+	# minutes) and loading it.
 	if [ -n "${DT_TEST_FULL:-}" ]; then
-		echo "== make test-full: DKMS on Debian $krel61"
+		echo "== make test-full: load cycles, eBPF tools and DKMS on Debian $krel61"
+		KREL=$krel61 DT_KERNEL=stock DT_KO=$PWD/out/6.1/mod/dirtytrack.ko \
+			vmrun smp1-6.1 1 bash tests/vm/guest-tests.sh load_cycles bpf blackout
 		KREL=$krel61 DT_KERNEL=stock DT_KO=$PWD/out/6.1/mod/dirtytrack.ko \
 			vmrun dkms-6.1 2 bash tests/vm/guest-tests.sh dkms
 	fi

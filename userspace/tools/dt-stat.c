@@ -129,6 +129,47 @@ static void print_hist(const struct dtstat_counters *c)
 	}
 }
 
+static int quiet_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	(void)level;
+	(void)fmt;
+	(void)ap;
+	return 0;
+}
+
+/*
+ * Open, load and attach the programs on the module's tracepoints: tp_btf, or
+ * with @raw their raw_tp twins, for a module without BTF. libbpf stays quiet
+ * on the first try: a failed tp_btf is expected there.
+ */
+static int load(struct dtstat_bpf **skelp, unsigned long ino, bool raw)
+{
+	libbpf_print_fn_t old = raw ? NULL : libbpf_set_print(quiet_print);
+	struct dtstat_bpf *skel = dtstat_bpf__open();
+	int err;
+
+	if (!skel) {
+		err = -errno;
+		goto out;
+	}
+	skel->rodata->target_ino = ino;
+	bpf_program__set_autoload(skel->progs.btf_write_fault, !raw);
+	bpf_program__set_autoload(skel->progs.btf_harvest, !raw);
+	bpf_program__set_autoload(skel->progs.raw_write_fault, raw);
+	bpf_program__set_autoload(skel->progs.raw_harvest, raw);
+	err = dtstat_bpf__load(skel);
+	if (!err)
+		err = dtstat_bpf__attach(skel);
+	if (err)
+		dtstat_bpf__destroy(skel);
+	else
+		*skelp = skel;
+out:
+	if (!raw)
+		libbpf_set_print(old);
+	return err;
+}
+
 static void on_signal(int sig)
 {
 	(void)sig;
@@ -175,19 +216,13 @@ int main(int argc, char **argv)
 		}
 	}
 
-	skel = dtstat_bpf__open();
-	if (!skel) {
-		fprintf(stderr, "dt-stat: cannot open the BPF object: %s\n", strerror(errno));
-		return 1;
-	}
-	skel->rodata->target_ino = ino;
-	err = dtstat_bpf__load(skel);
-	if (!err)
-		err = dtstat_bpf__attach(skel);
+	/* tp_btf first; a module without BTF (6.1's headers) takes raw_tp. */
+	err = load(&skel, ino, false);
+	if (err && err != -EPERM && err != -EACCES)
+		err = load(&skel, ino, true);
 	if (err) {
 		fprintf(stderr, "dt-stat: cannot load or attach the BPF programs: %s\n"
 			"dt-stat: is dirtytrack.ko loaded, and are you root?\n", strerror(-err));
-		dtstat_bpf__destroy(skel);
 		return 1;
 	}
 
