@@ -211,8 +211,9 @@ ip -n $NS_DST link set dtm1 up
 
 # Cuts at chosen bytes, with the module's sender and receiver: through
 # tests/tools/cutproxy.py in the source namespace. A clean run measures the
-# streams; then the data connection is cut at 8 seeded random bytes (inside
-# page records, mostly: any round, any record), the control connection
+# streams; then the data connection is cut at 3 seeded random bytes (make
+# test-full, DT_TEST_FULL: 8), inside
+# page records mostly (any round, any record); the control connection
 # inside COMMIT_REQ (stop-and-copy) and inside round 0's ROUND_ACK (the
 # round arrived, its ack did not). Each must be survived, and dt-guest must
 # verify; what goes again first must be the cut round's pages less those
@@ -260,8 +261,8 @@ via cutclean "" && {
 }
 i=0
 for off in $($PY -c "import random, sys; random.seed(int(sys.argv[1]))
-print(*sorted(random.randrange(1, int(sys.argv[2]) * 9 // 10) for _ in range(8)))" \
-	$seed ${data:-1000000}); do
+print(*sorted(random.randrange(1, int(sys.argv[2]) * 9 // 10) for _ in range(int(sys.argv[3]))))" \
+	$seed ${data:-1000000} "$([ -n "${DT_TEST_FULL:-}" ] && echo 8 || echo 3)"); do
 	i=$((i + 1))
 	via cut$i "1:$off" || continue
 	len=$(sed -n "s/conn 1 closed after //p" "$work/$T.proxy.log")
