@@ -107,6 +107,7 @@ struct dt_region {
 	atomic64_t pages_reported;
 	atomic64_t harvest_ns;
 	atomic64_t pages_protected;
+	atomic64_t pages_unshared;
 };
 
 /* The region's inode number: how tracepoints and dt-stat name it. */

@@ -561,6 +561,7 @@ static long dt_ioc_stats(struct dt_region *r, struct dirtytrack_stats __user *ua
 		.throttle_pps = READ_ONCE(r->thr.pps),
 		.throttled = atomic64_read(&r->thr.throttled),
 		.throttle_ns = atomic64_read(&r->thr.slept_ns),
+		.pages_unshared = atomic64_read(&r->pages_unshared),
 	};
 
 	if (READ_ONCE(r->tracking))

@@ -114,6 +114,7 @@ static struct folio *dt_folio_unshare(struct dt_region *r, struct folio *old)
 	__folio_mark_uptodate(copy);
 	replace_page_cache_folio(old, copy);
 	folio_add_lru(copy);
+	atomic64_inc(&r->pages_unshared);
 	trace_dirtytrack_unshare(dt_ino(r), copy->index);
 	return copy;
 }

@@ -61,7 +61,7 @@ BACKENDS = {  # per figure; the module's own backend comes first
     "receive": ["module-receive", "recv-into-mapping"], "precopy": TRACKERS,
     "send_link": ["module-stream", "copy-send", "writev", "vmsplice-splice"],
     "receive_link": ["module-receive", "recv-into-mapping"],
-    "writer_stall": ["in-flight", "protected"],
+    "writer_stall": ["in-flight", "protected", "streamed"],
 }
 MODULE = {figure: backends[0] for figure, backends in BACKENDS.items()}
 METRICS = {  # defaults when a line leaves out unit or better

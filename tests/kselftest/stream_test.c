@@ -1340,8 +1340,8 @@ TEST_F(xfer, closing_the_sender_file_ends_a_pending_batch)
  * holds (a pending batch here: small socket buffers, nobody reading) does not
  * wait for the network. A store, write(2), a partial punch and read(2) into
  * the mapping (a kernel-mode fault) each get a copy of the page and go on,
- * while no other ioctl of the region waits either. The send then delivers the
- * bytes it checksummed, the harvest reports the written pages, and the next
+ * while no other ioctl of the region waits either; STATS counts the four
+ * copies. The send then delivers the bytes it checksummed, the harvest reports the written pages, and the next
  * round carries their new bytes.
  */
 TEST_F_TIMEOUT(xfer, writers_of_pages_in_flight_do_not_wait, 300)
@@ -1353,6 +1353,7 @@ TEST_F_TIMEOUT(xfer, writers_of_pages_in_flight_do_not_wait, 300)
 		.flags = DIRTYTRACK_STREAM_SRC_HARVEST | DIRTYTRACK_STREAM_HEADER |
 			 DIRTYTRACK_STREAM_END_ROUND };
 	uint64_t sent[NP / 64] = { 0 };
+	struct dirtytrack_stats st0, st1;
 	char *before = malloc(4 * PS);
 	struct rx_job rj;
 	int ret, p[2];
@@ -1368,6 +1369,7 @@ TEST_F_TIMEOUT(xfer, writers_of_pages_in_flight_do_not_wait, 300)
 	ASSERT_EQ(0, s.done);
 	ASSERT_LT(0, s.records);
 	/* Pages 0 to 3 are in the pending batch. */
+	ASSERT_EQ(0, dt_stats(self->src, &st0));
 	ASSERT_EQ(0, pipe(p));
 	ASSERT_EQ(PS, write(p[1], self->smap + 9 * PS, PS));
 	for (int w = 0; w < 4; w++) {
@@ -1404,6 +1406,8 @@ TEST_F_TIMEOUT(xfer, writers_of_pages_in_flight_do_not_wait, 300)
 	EXPECT_EQ('w', self->smap[PS + 7]);
 	EXPECT_EQ(0, self->smap[2 * PS + 10]);
 	EXPECT_EQ(0, memcmp(self->smap + 3 * PS, self->smap + 9 * PS, PS));
+	ASSERT_EQ(0, dt_stats(self->src, &st1));
+	EXPECT_EQ(4, st1.pages_unshared - st0.pages_unshared);
 	/* The send finishes with the bytes it took: the receiver checks them. */
 	s.flags &= ~DIRTYTRACK_STREAM_HEADER;
 	stream_finish(_metadata, self, &s);

@@ -116,7 +116,8 @@ TEST_F(throttle, bad_arguments)
 	EXPECT_EQ(0, dt_throttle(self->fd, 0));
 	ASSERT_EQ(0, dt_stats(self->fd, &st));
 	EXPECT_EQ(0, st.throttle_pps);
-	EXPECT_EQ(0, st.reserved2);
+	EXPECT_EQ(0, st.reserved);
+	EXPECT_EQ(0, st.pages_unshared);
 }
 
 /* At 50 pages/s a writer gets about 50 faults a second: never more. */

@@ -4,15 +4,19 @@
 # The link figures of dt-bench (send_link, receive_link, writer_stall)
 # between two VMs joined by a virtio-net link, as issue 14 asks: a NIC path,
 # where MSG_ZEROCOPY is not a deferred copy as it is on loopback and veth.
-# link_lib.sh's link_boot boots the pair (1 vCPU, 1024 MiB each, the same
-# harness as tests/vm/two_hosts.sh); tests/vm/bench_link_guest.sh is what
+# link_lib.sh's link_boot boots the pair (1024 MiB each, the same harness as
+# tests/vm/two_hosts.sh; the destination has 1 vCPU, the source -c's);
+# tests/vm/bench_link_guest.sh is what
 # each runs: dt-bench --serve on the destination (10.214.0.2), dt-bench
 # --peer on the source (10.214.0.1). TAP on stdout.
 #
-# Usage: tests/vm/bench_link.sh [-o DIR] [-t TIMEOUT_SECONDS] [-m MODULE.ko] [-- DT-BENCH-ARGS...]
+# Usage: tests/vm/bench_link.sh [-o DIR] [-c CPUS] [-t TIMEOUT_SECONDS] [-m MODULE.ko]
+#                               [-- DT-BENCH-ARGS...]
 #   -o DIR   results: DIR/src/link/raw.jsonl and meta.json (dt-bench's -o),
 #            DIR/src and DIR/dst the VMs' OUTDIRs, DIR/ROLE.vm.log run.sh's
 #            output (default: a new directory under /tmp, printed)
+#   -c N     the source VM's vCPUs (default 2): dt-bench and the NIC's
+#            interrupts on CPU 0, writer_stall's writer on the last CPU
 #   -t S     each VM's run.sh timeout (default 3600)
 #   -m KO    the module (default ./dirtytrack.ko)
 #   DT-BENCH-ARGS  more options for the peer's dt-bench (--smoke, -r N, -f ...)
@@ -23,9 +27,11 @@ cd "$top" || exit 2
 . "$top/tests/vm/link_lib.sh"	# link_boot, check
 
 out='' timeout_s=3600 ko=$top/dirtytrack.ko
-while getopts o:t:m:h opt; do
+LINK_SRC_CPUS=2
+while getopts o:c:t:m:h opt; do
 	case $opt in
 	o) out=$OPTARG ;;
+	c) LINK_SRC_CPUS=$OPTARG ;;
 	t) timeout_s=$OPTARG ;;
 	m) ko=$OPTARG ;;
 	*) sed -n '/^# Usage/,/^# Exits/s/^# \{0,1\}//p' "$0" >&2; exit 2 ;;
@@ -33,6 +39,7 @@ while getopts o:t:m:h opt; do
 done
 shift $((OPTIND - 1))
 [[ $timeout_s =~ ^[1-9][0-9]*$ ]] || { echo "bench_link.sh: bad -t '$timeout_s'" >&2; exit 2; }
+[[ $LINK_SRC_CPUS =~ ^[1-9]$ ]] || { echo "bench_link.sh: bad -c '$LINK_SRC_CPUS'" >&2; exit 2; }
 if [ -z "$out" ]; then
 	out=$(mktemp -d /tmp/bench-link.XXXXXX)
 	echo "# results in $out"
@@ -65,5 +72,5 @@ check "destination VM boot clean (run.sh exit $RC_DST_VM)" '[ "$RC_DST_VM" = 0 ]
 check "dt-bench --peer exits 0 (exit $(rc_of src))" '[ "$(rc_of src)" = 0 ]' "$out/src/src.log"
 check "dt-bench --serve exits 0 (exit $(rc_of dst))" '[ "$(rc_of dst)" = 0 ]' "$out/dst/dst.log"
 check "the figures crossed the virtio-net link" 'crossed'
-echo "# two VMs (1 vCPU, 1024 MiB), link 127.0.0.1:$LINK_PORT: $((SECONDS - start)) s"
+echo "# two VMs (source $LINK_SRC_CPUS vCPUs, destination 1; 1024 MiB each), link 127.0.0.1:$LINK_PORT: $((SECONDS - start)) s"
 exit $status

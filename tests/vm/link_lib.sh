@@ -9,7 +9,8 @@
 # On the host:
 #   link_boot OUT TIMEOUT KO SCRIPT
 #       boots VM "dst" (the stream server, 1 vCPU, 1024 MiB) and, once its
-#       qemu listens, VM "src" (the client), each running
+#       qemu listens, VM "src" (the client, $LINK_SRC_CPUS vCPUs, default 1),
+#       each running
 #       "bash SCRIPT ROLE" with KO loaded and OUT/ROLE as its OUTDIR (run.sh's
 #       output in OUT/ROLE.vm.log); waits for both. Sets LINK_PORT,
 #       LINK_LISTENING (1 if dst's qemu listened), RC_SRC_VM and RC_DST_VM
@@ -27,7 +28,10 @@
 # vm_bg ROLE NET OUT TIMEOUT KO SCRIPT: one VM, in the background, in a
 # process group of its own (so that an interrupt ends its qemu too).
 vm_bg() {
-	DT_VM_QUIET=1 setsid bash "$top/tests/vm/run.sh" -c 1 -M 1024 -n "$2" -o "$3/$1" \
+	local cpus=1
+
+	[ "$1" = src ] && cpus=${LINK_SRC_CPUS:-1}
+	DT_VM_QUIET=1 setsid bash "$top/tests/vm/run.sh" -c "$cpus" -M 1024 -n "$2" -o "$3/$1" \
 		-t "$4" -m "$5" -- bash "$6" "$1" > "$3/$1.vm.log" 2>&1 &
 	LINK_PID=$!
 }

@@ -11,6 +11,8 @@
 #include <getopt.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <sched.h>
+#include <semaphore.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,8 +71,10 @@ static void usage(FILE *f)
 "      receive_link  the peer's receiver: module RECEIVE against recv()\n"
 "                    into the mapping, STREAM sending; the peer's times\n"
 "      writer_stall  ns per first write to a page that STREAM (64 pages a\n"
-"                    call) has just queued to the peer, against a write\n"
-"                    to a page a harvest re-protected\n"
+"                    call) has just queued to the peer and that the peer\n"
+"                    has not acknowledged yet (the write takes a copy),\n"
+"                    against a write to a page a harvest re-protected; the\n"
+"                    writer runs on the last CPU, the stream on CPU 0\n"
 "    Every tracker run compares the harvested set with the pages the\n"
 "    benchmark wrote, and every transfer is checked byte for byte once: a\n"
 "    backend that misreports is recorded as failed, without a number. A\n"
@@ -1208,65 +1212,157 @@ static double median_of(double *v, int n)
 }
 
 /*
- * writer_stall: ns per first write to a page that a STREAM to the peer has
- * just queued (in flight: the peer has not acknowledged it yet), against
- * the same write to a page a harvest re-protected. STREAM goes 64 pages a
- * call (its budget); after each call the pages it took are written, each
- * write timed. A sample is the median of one pass over the region.
+ * writer_stall's writer: on a CPU of its own when there are two, as a VMM's
+ * vCPU threads run apart from its migration thread and from the NIC's
+ * interrupts (bench_link_guest.sh sends those to CPU 0). It writes one byte
+ * in each page of [from, to) when told, timing each write. With @rfd >= 0,
+ * STATS after each write tells whether it took a copy of a page in flight
+ * (pages_unshared went up): those times go to lat[], the others to done[];
+ * else every time goes to lat[].
+ */
+struct stall_writer {
+	pthread_t th;
+	sem_t go, done;
+	char *mem;
+	double *lat, *rest;
+	uint64_t from, to, k, j;
+	int rfd, err;
+	char val;
+	bool quit;
+	int cpu;		/* -1: not pinned */
+};
+
+static int pin_self(int cpu)
+{
+	cpu_set_t set;
+
+	if (cpu < 0)
+		return 0;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	return sched_setaffinity(0, sizeof(set), &set) ? -errno : 0;
+}
+
+static void *stall_writer_thread(void *arg)
+{
+	struct stall_writer *w = arg;
+	struct dirtytrack_stats st;
+	uint64_t copies = 0;
+
+	if (pin_self(w->cpu))
+		die("writer_stall: pin the writer", errno);
+	for (;;) {
+		while (sem_wait(&w->go) && errno == EINTR)
+			;
+		if (w->quit)
+			return NULL;
+		if (w->rfd >= 0 && !w->err) {
+			w->err = dt_stats(w->rfd, &st);
+			copies = st.pages_unshared;
+		}
+		for (uint64_t p = w->from; p < w->to && !w->err; p++) {
+			double t0 = now(), t;
+
+			w->mem[p * PS + 8] = w->val;
+			t = (now() - t0) * 1e9;
+			if (w->rfd < 0) {
+				w->lat[w->k++] = t;
+				continue;
+			}
+			w->err = dt_stats(w->rfd, &st);
+			if (st.pages_unshared != copies)
+				w->lat[w->k++] = t;
+			else
+				w->rest[w->j++] = t;
+			copies = st.pages_unshared;
+		}
+		sem_post(&w->done);
+	}
+}
+
+/* Has the writer write [from, to) with @val; returns once it has. */
+static int stall_write(struct stall_writer *w, uint64_t from, uint64_t to, char val)
+{
+	w->from = from;
+	w->to = to;
+	w->val = val;
+	sem_post(&w->go);
+	while (sem_wait(&w->done) && errno == EINTR)
+		;
+	return w->err;
+}
+
+/*
+ * writer_stall: ns per first write to a page in flight (a STREAM to the peer
+ * has just queued it, the peer has not acknowledged it yet, and the write
+ * takes a copy: STATS' pages_unshared says which writes did), against the
+ * same write to a page a harvest re-protected. STREAM goes 64 pages a call
+ * (its budget); after each call the writer writes the pages it took, timing
+ * each write, while the streaming thread waits. A sample is the median of
+ * one pass over the region. The writes whose page the peer had already
+ * acknowledged (a fault that maps the page STREAM unmapped) are *streamed*;
+ * in_flight_pct is the share of in-flight writes among all. With two CPUs
+ * or more, the stream runs on CPU 0 and the writer on the last CPU; with
+ * one, both share it, and the network's softirq work lands in the writer's
+ * faults.
  */
 static void fig_writer_stall(void)
 {
 	uint64_t mb = cfg.smoke ? 8 : 64, n = mb << 20 >> 12, *map;
-	double *lat = malloc(n * sizeof(*lat)), flight[64], prot[64];
-	char params[128], why[200] = "";
+	double flight[64], prot[64], streamed[64], pct[64];
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	struct stall_writer w = { .lat = malloc(n * sizeof(double)),
+				  .rest = malloc(n * sizeof(double)),
+				  .cpu = ncpu > 1 ? (int)ncpu - 1 : -1 };
+	char params[160], why[200] = "";
 	struct link_reply rep;
 	int dev = dt_open(), fd, r, ret = 0;
-	char *mem;
+	cpu_set_t all;
 
 	if (dev < 0)
 		die("open /dev/dirtytrack", dev);
-	if (map_region(dev, n * PS, &fd, &mem))
+	if (map_region(dev, n * PS, &fd, &w.mem))
 		die("region", errno);
 	map = malloc(dt_bitmap_bytes(n));
-	if (!lat || !map)
+	if (!w.lat || !w.rest || !map)
 		die("writer_stall", ENOMEM);
-	fill_source(mem, n);
+	fill_source(w.mem, n);
 	if (dt_track_start(fd, 0))
 		die("track start", errno);
-	snprintf(params, sizeof(params), "\"region_mb\": %llu, \"link\": \"%s\"",
-		 (unsigned long long)mb, cfg.link);
-	progress("[writer_stall] %llu MiB, streamed to %s (%s)\n", (unsigned long long)mb,
-		 cfg.peer, cfg.link);
+	if (sched_getaffinity(0, sizeof(all), &all) || pin_self(w.cpu < 0 ? -1 : 0))
+		die("writer_stall: pin the stream", errno);
+	sem_init(&w.go, 0, 0);
+	sem_init(&w.done, 0, 0);
+	if (pthread_create(&w.th, NULL, stall_writer_thread, &w))
+		die("writer_stall: thread", EAGAIN);
+	snprintf(params, sizeof(params), "\"region_mb\": %llu, \"link\": \"%s\", \"writer\": \"%s\"",
+		 (unsigned long long)mb, cfg.link, w.cpu < 0 ? "same-cpu" : "own-cpu");
+	progress("[writer_stall] %llu MiB, streamed to %s (%s), writer on %s\n",
+		 (unsigned long long)mb, cfg.peer, cfg.link,
+		 w.cpu < 0 ? "the stream's CPU" : "a CPU of its own");
 	for (r = 0; r < cfg.reps && !ret; r++) {
 		struct link_cmd c = { .magic = LINK_MAGIC, .rx = LINK_DISCARD, .npages = n };
 		struct dirtytrack_stream s = { .npages = n, .budget = 64 * (PS + DT_WIRE_REC_SIZE),
 			.flags = DIRTYTRACK_STREAM_SRC_RANGE | DIRTYTRACK_STREAM_HEADER |
 				 DIRTYTRACK_STREAM_END_ROUND };
-		uint64_t k = 0;
 
 		/* Without a stream: every page re-protected by a harvest. */
 		ret = dt_harvest_bitmap(fd, 0, n, map, NULL, NULL);
-		for (uint64_t p = 0; p < n && !ret; p++) {
-			double t0 = now();
-
-			mem[p * PS + 8] = (char)r;
-			lat[p] = (now() - t0) * 1e9;
-		}
-		prot[r] = median_of(lat, (int)n);
+		w.k = w.j = 0;
+		w.rfd = -1;
+		ret = ret ?: stall_write(&w, 0, n, (char)r);
+		prot[r] = w.k ? median_of(w.lat, (int)w.k) : 0;
 		/* The same writes, each just after STREAM queued its page. */
 		s.sockfd = link_connect();
 		if (send(s.sockfd, &c, sizeof(c), MSG_NOSIGNAL) != sizeof(c))
 			die("--peer: command", errno);
+		w.k = w.j = 0;
+		w.rfd = fd;
 		while (!ret && !s.done) {
 			uint64_t from = s.next;
 
 			ret = dt_stream(fd, &s);
-			for (uint64_t p = from; p < s.next && p < n && !ret; p++) {
-				double t0 = now();
-
-				mem[p * PS + 8] = (char)(r + 100);
-				lat[k++] = (now() - t0) * 1e9;
-			}
+			ret = ret ?: stall_write(&w, from, s.next < n ? s.next : n, (char)(r + 100));
 			s.flags &= ~DIRTYTRACK_STREAM_HEADER;
 		}
 		shutdown(s.sockfd, SHUT_WR);
@@ -1275,20 +1371,35 @@ static void fig_writer_stall(void)
 		close(s.sockfd);
 		if (!ret)
 			ret = rep.ret;
-		flight[r] = k ? median_of(lat, (int)k) : 0;
+		if (!ret && !w.k)
+			ret = -ENODATA;	/* no write found its page in flight */
+		flight[r] = w.k ? median_of(w.lat, (int)w.k) : 0;
+		streamed[r] = w.j ? median_of(w.rest, (int)w.j) : 0;
+		pct[r] = 100.0 * (double)w.k / (double)(w.k + w.j ?: 1);
 	}
+	w.quit = true;
+	sem_post(&w.go);
+	pthread_join(w.th, NULL);
+	sched_setaffinity(0, sizeof(all), &all);
 	if (ret)
 		snprintf(why, sizeof(why), "stream: %s", strerror(-ret));
 	emit("writer_stall", "write_fault_ns", "ns", "lower", "in-flight", params, flight, r,
 	     why[0] ? "failed" : NULL, why);
 	emit("writer_stall", "write_fault_ns", "ns", "lower", "protected", params, prot, r,
 	     why[0] ? "failed" : NULL, why);
+	emit("writer_stall", "write_fault_ns", "ns", "lower", "streamed", params, streamed, r,
+	     why[0] ? "failed" : NULL, why);
+	emit("writer_stall", "in_flight_pct", "%", "higher", "in-flight", params, pct, r,
+	     why[0] ? "failed" : NULL, why);
+	sem_destroy(&w.go);
+	sem_destroy(&w.done);
 	dt_track_stop(fd);
-	munmap(mem, n * PS);
+	munmap(w.mem, n * PS);
 	close(fd);
 	close(dev);
 	free(map);
-	free(lat);
+	free(w.lat);
+	free(w.rest);
 }
 
 /* ---- pre-copy ---- */

@@ -148,6 +148,8 @@ struct dirtytrack_clear {
  * @throttle_pps: the write-fault budget in force (THROTTLE), 0 if none.
  * @throttled: write faults that slept for the budget.
  * @throttle_ns: time they slept, in nanoseconds.
+ * @pages_unshared: writes to a page in flight (held by a STREAM the peer has
+ *	not acknowledged yet) that took a copy of it instead of waiting.
  */
 struct dirtytrack_stats {
 	__u64 size;
@@ -162,7 +164,7 @@ struct dirtytrack_stats {
 	__u64 throttle_pps;
 	__u64 throttled;
 	__u64 throttle_ns;
-	__u64 reserved2;
+	__u64 pages_unshared;
 };
 
 /**
