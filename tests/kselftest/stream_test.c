@@ -23,6 +23,14 @@
 #include "dt_wire.h"
 
 #define NP 256
+/*
+ * The harness's 30 s is too short for the veth variant on a debug kernel
+ * (KASAN, lockdep) under TCG on a busy host: its fixture makes two network
+ * namespaces with five ip(8) runs while the previous test's are torn down,
+ * and the quickest veth tests took 12 to 16 s there, the first over 30 s.
+ * A hang still fails the test.
+ */
+#define XFER_TIMEOUT 120
 
 FIXTURE(xfer) {
 	int dev, src, dst, tx, rx;
@@ -297,7 +305,7 @@ static int harvest_round(FIXTURE_DATA(xfer) *self, uint64_t round, uint64_t budg
  * the round; and a bitmap it cannot write leaves those pages dirty for the
  * next harvest instead of losing them.
  */
-TEST_F(xfer, harvest_reports_what_it_sent)
+TEST_F_TIMEOUT(xfer, harvest_reports_what_it_sent, XFER_TIMEOUT)
 {
 	static const int written[] = { 3, 7, 64, 100, 255 };
 	uint64_t sent[NP / 64], want[NP / 64] = { 0 }, *map, n;
@@ -346,7 +354,7 @@ TEST_F(xfer, harvest_reports_what_it_sent)
 	munmap(gone, PS);
 }
 
-TEST_F(xfer, full_then_incremental_rounds)
+TEST_F_TIMEOUT(xfer, full_then_incremental_rounds, XFER_TIMEOUT)
 {
 	struct dirtytrack_stream s;
 	struct rx_job rj;
@@ -426,7 +434,7 @@ TEST_F_TIMEOUT(xfer, rounds_while_writing, 300)
 	ASSERT_EQ(NP, first_diff(self));
 }
 
-TEST_F(xfer, zero_and_punched_pages)
+TEST_F_TIMEOUT(xfer, zero_and_punched_pages, XFER_TIMEOUT)
 {
 	struct dirtytrack_stream s;
 	struct rx_job rj;
@@ -445,7 +453,7 @@ TEST_F(xfer, zero_and_punched_pages)
 	EXPECT_EQ(64 + NP * 32 + 1 * PS + 32, s.bytes);
 }
 
-TEST_F(xfer, caller_bitmap_and_list)
+TEST_F_TIMEOUT(xfer, caller_bitmap_and_list, XFER_TIMEOUT)
 {
 	uint64_t map[NP / 64] = { 0 }, list[3] = { 200, 3, 100 };
 	struct dirtytrack_stream s = { .sockfd = self->tx };
@@ -477,7 +485,7 @@ TEST_F(xfer, caller_bitmap_and_list)
 	}
 }
 
-TEST_F(xfer, budget_of_one_page)
+TEST_F_TIMEOUT(xfer, budget_of_one_page, XFER_TIMEOUT)
 {
 	struct dirtytrack_stream s = { .sockfd = self->tx, .npages = NP,
 		.flags = DIRTYTRACK_STREAM_SRC_RANGE | DIRTYTRACK_STREAM_HEADER |
@@ -509,7 +517,7 @@ static void on_alarm(int sig)
 	(void)sig;
 }
 
-TEST_F(xfer, signal_and_nonblocking_resume)
+TEST_F_TIMEOUT(xfer, signal_and_nonblocking_resume, XFER_TIMEOUT)
 {
 	struct sigaction sa = { .sa_handler = on_alarm };	/* no SA_RESTART */
 	struct dirtytrack_stream s = { .sockfd = self->tx, .npages = NP,
@@ -539,7 +547,7 @@ TEST_F(xfer, signal_and_nonblocking_resume)
 	stream_to_done(_metadata, self, &s);
 }
 
-TEST_F(xfer, peer_closes)
+TEST_F_TIMEOUT(xfer, peer_closes, XFER_TIMEOUT)
 {
 	struct dirtytrack_stream s = { .sockfd = self->tx, .npages = NP,
 		.flags = DIRTYTRACK_STREAM_SRC_RANGE | DIRTYTRACK_STREAM_HEADER };
@@ -570,7 +578,7 @@ TEST_F(xfer, peer_closes)
 	EXPECT_EQ(0, s.done);
 }
 
-TEST_F(xfer, bad_sockets)
+TEST_F_TIMEOUT(xfer, bad_sockets, XFER_TIMEOUT)
 {
 	struct dirtytrack_stream s = { .npages = NP, .flags = DIRTYTRACK_STREAM_SRC_RANGE };
 	struct dirtytrack_receive r = { 0 };
@@ -597,7 +605,7 @@ TEST_F(xfer, bad_sockets)
 	close(tcp);
 }
 
-TEST_F(xfer, stream_bad_arguments)
+TEST_F_TIMEOUT(xfer, stream_bad_arguments, XFER_TIMEOUT)
 {
 	uint64_t map[NP / 64];
 	struct dirtytrack_stream s;
@@ -752,7 +760,7 @@ static int library_verdict(const struct wbuf *w, uint64_t *records)
 	return ret < 0 ? (int)ret : dt_wire_reader_finish(&rd);
 }
 
-TEST_F(xfer, crafted_bad_streams)
+TEST_F_TIMEOUT(xfer, crafted_bad_streams, XFER_TIMEOUT)
 {
 	static char page[PS], good[PS];
 	static struct wbuf w;
@@ -959,7 +967,7 @@ static void *lib_rx_thread(void *p)
 	return NULL;
 }
 
-TEST_F(xfer, library_and_kernel_interoperate)
+TEST_F_TIMEOUT(xfer, library_and_kernel_interoperate, XFER_TIMEOUT)
 {
 	struct dirtytrack_stream s = { .sockfd = self->tx, .npages = NP, .round = 0,
 		.flags = DIRTYTRACK_STREAM_SRC_RANGE | DIRTYTRACK_STREAM_HEADER |
@@ -1008,7 +1016,7 @@ TEST_F(xfer, library_and_kernel_interoperate)
 }
 
 /* A signal stops a blocked RECEIVE; the partial record waits for the next call. */
-TEST_F(xfer, signal_during_receive)
+TEST_F_TIMEOUT(xfer, signal_during_receive, XFER_TIMEOUT)
 {
 	struct sigaction sa = { .sa_handler = on_alarm };	/* no SA_RESTART */
 	struct dirtytrack_receive r = { .sockfd = self->rx,
@@ -1114,7 +1122,7 @@ static int wait_child(pid_t pid, int secs)
  * Without scatter-gather on the route TCP copies the pages and keeps no
  * reference to the batch, so it is freed as soon as it is wholly queued.
  */
-TEST_F(xfer, resume_without_scatter_gather)
+TEST_F_TIMEOUT(xfer, resume_without_scatter_gather, XFER_TIMEOUT)
 {
 	struct dirtytrack_stream s = { .sockfd = self->tx, .npages = NP,
 		.flags = DIRTYTRACK_STREAM_SRC_RANGE | DIRTYTRACK_STREAM_HEADER |
@@ -1197,7 +1205,7 @@ TEST_F_TIMEOUT(xfer, resume_of_the_marker_batch, 300)
  * and re-reports the batch's pages; another socket is not refused; writers
  * of those pages do not wait forever; closing the socket closes it.
  */
-TEST_F_TIMEOUT(xfer, reset_with_a_pending_batch, 60)
+TEST_F_TIMEOUT(xfer, reset_with_a_pending_batch, XFER_TIMEOUT)
 {
 	struct dirtytrack_stream s = { .sockfd = self->tx, .npages = NP,
 		.flags = DIRTYTRACK_STREAM_SRC_HARVEST | DIRTYTRACK_STREAM_HEADER |
@@ -1248,7 +1256,7 @@ TEST_F_TIMEOUT(xfer, reset_with_a_pending_batch, 60)
 }
 
 /* Defect 6: closing the socket of a pending batch really closes it. */
-TEST_F(xfer, close_with_a_pending_batch)
+TEST_F_TIMEOUT(xfer, close_with_a_pending_batch, XFER_TIMEOUT)
 {
 	struct dirtytrack_stream s = { .sockfd = self->tx, .npages = NP,
 		.flags = DIRTYTRACK_STREAM_SRC_RANGE | DIRTYTRACK_STREAM_HEADER };
@@ -1282,7 +1290,7 @@ TEST_F(xfer, close_with_a_pending_batch)
  * the receiver has read it. The stream on that socket may end inside a
  * record: STREAM refuses the socket from then on.
  */
-TEST_F(xfer, closing_the_sender_file_ends_a_pending_batch)
+TEST_F_TIMEOUT(xfer, closing_the_sender_file_ends_a_pending_batch, XFER_TIMEOUT)
 {
 	struct dirtytrack_stream s = { .npages = NP,
 		.flags = DIRTYTRACK_STREAM_SRC_HARVEST | DIRTYTRACK_STREAM_HEADER |
@@ -1424,7 +1432,7 @@ TEST_F_TIMEOUT(xfer, writers_of_pages_in_flight_do_not_wait, 300)
 }
 
 /* Defect 7: a list as long as the caller says is read a window at a time. */
-TEST_F(xfer, huge_list_size)
+TEST_F_TIMEOUT(xfer, huge_list_size, XFER_TIMEOUT)
 {
 	uint64_t list[4] = { 1, 2, 3, 4 };
 	struct dirtytrack_stream s = { .sockfd = self->tx,
@@ -1448,7 +1456,7 @@ TEST_F(xfer, huge_list_size)
 }
 
 /* Defect 11: a ZERO record over a hole is a received page like any other. */
-TEST_F(xfer, received_zero_pages_are_reported)
+TEST_F_TIMEOUT(xfer, received_zero_pages_are_reported, XFER_TIMEOUT)
 {
 	struct dirtytrack_stream s;
 	struct rx_job rj;
