@@ -28,6 +28,8 @@ check() {	# check DESCRIPTION COMMAND...
 		status=1
 	fi
 }
+# Each writes its own log: check's TAP line goes to stdout.
+dkms_install() { make -C "$top" --no-print-directory dkms-install > "$out/dkms-install.log" 2>&1; }
 installed() { dkms status -m dirtytrack -k "$krel" | grep -q ': installed'; }
 from_dkms() { modinfo -n dirtytrack | grep -q "^/lib/modules/$krel/updates/dkms/dirtytrack.ko"; }
 loaded() { modprobe dirtytrack && grep -q '^dirtytrack ' /proc/modules; }
@@ -52,8 +54,7 @@ mkdir -p "/lib/modules/$krel" && ln -s "$headers" "/lib/modules/$krel/build"
 rmmod dirtytrack 2> /dev/null
 
 echo "# make dkms-install on $krel (log: dkms-install.log)"
-check "make dkms-install exits 0" make -C "$top" --no-print-directory dkms-install \
-	> "$out/dkms-install.log" 2>&1
+check "make dkms-install exits 0" dkms_install
 check "dkms status: installed for $krel" installed
 check "modinfo finds DKMS's build in updates/dkms" from_dkms
 check "modprobe dirtytrack loads it" loaded
