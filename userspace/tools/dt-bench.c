@@ -1217,7 +1217,7 @@ static double median_of(double *v, int n)
  * interrupts (bench_link_guest.sh sends those to CPU 0). It writes one byte
  * in each page of [from, to) when told, timing each write. With @rfd >= 0,
  * STATS after each write tells whether it took a copy of a page in flight
- * (pages_unshared went up): those times go to lat[], the others to done[];
+ * (pages_unshared went up): those times go to lat[], the others to rest[];
  * else every time goes to lat[].
  */
 struct stall_writer {
