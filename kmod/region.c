@@ -9,15 +9,17 @@
  * the page's bit in the dirty bitmap, under the folio lock, before the pte
  * becomes writable.
  *
- * Harvest clears a page's bit, then takes its folio lock (so any fault that
- * set the bit has finished installing its pte) and write-protects its ptes
- * in place (dt_protect_ptes()), which fires mmu notifiers for secondary
- * MMUs. The next write faults again; reads do not. Protection is batched
- * over nearby pages so that one TLB flush covers many of them. STREAM zaps
+ * Harvest clears a page's bit (a word of them at once), then takes its folio
+ * lock (so any fault that set the bit has finished installing its pte) and
+ * write-protects its ptes in place (dt_protect_ptes()), which fires mmu
+ * notifiers for secondary MMUs. The next write faults again; reads do not.
+ * Protection is batched over nearby pages so that one walk and one TLB flush
+ * cover many of them (struct dt_batch). STREAM zaps
  * the ptes of the pages it sends instead, so that a write to one of them
  * while the network holds it maps a copy in a single fault (dt_fault()).
  *
- * Invariant: a page has a writable pte only while its dirty bit is set.
+ * Invariant: a page has a writable pte only while its dirty bit is set, but
+ * inside the harvest that cleared the bit and reports the page.
  */
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
@@ -41,8 +43,6 @@
 #define CREATE_TRACE_POINTS
 #include "trace.h"
 
-/* Clean pages one protection walk may cover to join two dirty ones. */
-#define DT_ZAP_GAP	16
 /* Pages examined per harvest step: one 4 KiB bitmap. */
 #define DT_STEP		(8 * 4096)
 /* List entries per harvest step. */
@@ -115,22 +115,53 @@ struct folio *dt_get_folio(struct dt_region *r, pgoff_t idx)
  * clean walk's own bitmap is not needed. With @zap, or on a kernel built
  * without the walks (CONFIG_MAPPING_DIRTY_HELPERS), the ptes are zapped.
  */
-static void dt_protect_ptes(struct address_space *mapping, pgoff_t first, pgoff_t nr,
-			    bool zap)
+static void dt_protect_ptes(struct dt_region *r, pgoff_t first, pgoff_t nr, bool zap)
 {
 #if IS_ENABLED(CONFIG_MAPPING_DIRTY_HELPERS)
-	/* A batch spans at most DT_BATCH pages, each within DT_ZAP_GAP of the last. */
-	DECLARE_BITMAP(seen, DT_BATCH * (DT_ZAP_GAP + 1)) = { 0 };
 	pgoff_t start = 0, end = 0;
 
 	if (!zap) {
-		wp_shared_mapping_range(mapping, first, nr);
-		clean_record_shared_mapping_range(mapping, first, nr, first, seen,
-						  &start, &end);
+		wp_shared_mapping_range(r->mapping, first, nr);
+		clean_record_shared_mapping_range(r->mapping, first, nr, first,
+						  r->batch->seen, &start, &end);
 		return;
 	}
 #endif
-	unmap_mapping_pages(mapping, first, nr, false);
+	unmap_mapping_pages(r->mapping, first, nr, false);
+}
+
+/* Drop the folios looked up ahead. */
+static void dt_batch_drop_ahead(struct dt_batch_buf *buf)
+{
+	while (buf->ahead_next < folio_batch_count(&buf->ahead))
+		folio_put(buf->ahead.folios[buf->ahead_next++]);
+	folio_batch_init(&buf->ahead);
+	buf->ahead_next = 0;
+}
+
+/*
+ * The referenced folio at @idx, or an ERR_PTR for a hole. One page cache
+ * walk looks up the present pages of the run [@idx, @run_last] at once (up
+ * to a folio_batch of them); they wait in @b's ahead for the calls that follow.
+ */
+static struct folio *dt_batch_lookup(struct dt_batch *b, pgoff_t idx, pgoff_t run_last)
+{
+	struct dt_batch_buf *buf = b->r->batch;
+	struct folio_batch *fb = &buf->ahead;
+	pgoff_t next = idx;
+
+	while (buf->ahead_next < folio_batch_count(fb) &&
+	       fb->folios[buf->ahead_next]->index < idx)
+		folio_put(fb->folios[buf->ahead_next++]);
+	if (buf->ahead_next < folio_batch_count(fb) && fb->folios[buf->ahead_next]->index == idx)
+		return fb->folios[buf->ahead_next++];
+	dt_batch_drop_ahead(buf);
+	if (run_last > idx && filemap_get_folios_contig(b->r->mapping, &next, run_last, fb)) {
+		if (fb->folios[0]->index == idx)
+			return fb->folios[buf->ahead_next++];
+		dt_batch_drop_ahead(buf);
+	}
+	return dt_filemap_get_folio(b->r->mapping, idx);
 }
 
 /*
@@ -148,18 +179,19 @@ void dt_batch_flush(struct dt_batch *b)
 {
 	unsigned int i;
 
+	dt_batch_drop_ahead(b->r->batch);
 	if (!b->nr)
 		return;
-	dt_protect_ptes(b->r->mapping, b->first, b->last - b->first + 1, b->zap);
+	dt_protect_ptes(b->r, b->first, b->last - b->first + 1, b->zap);
 	/* The protection before the pin counts; pairs with GUP-fast's pte re-check. */
 	smp_mb();
 	for (i = 0; i < b->nr; i++) {
-		if (folio_maybe_dma_pinned(b->folios[i]))
-			dt_mark_dirty(b->r, b->folios[i]->index);
+		if (folio_maybe_dma_pinned(b->r->batch->folios[i]))
+			dt_mark_dirty(b->r, b->r->batch->folios[i]->index);
 		if (b->protected_fn)
-			b->protected_fn(b, b->folios[i]);
-		folio_unlock(b->folios[i]);
-		folio_put(b->folios[i]);
+			b->protected_fn(b, b->r->batch->folios[i]);
+		folio_unlock(b->r->batch->folios[i]);
+		folio_put(b->r->batch->folios[i]);
 	}
 	b->protected += b->nr;
 	b->nr = 0;
@@ -167,14 +199,17 @@ void dt_batch_flush(struct dt_batch *b)
 
 /*
  * Lock the folio at @idx and queue it for write protection. Returns false if
- * the page is a hole. Never sleeps on a folio lock while holding others.
+ * the page is a hole. @run_last: the last of the pages from @idx on that the
+ * caller will queue next, one by one (@idx if it does not know). Never sleeps
+ * on a folio lock while holding others.
  */
-bool dt_batch_protect(struct dt_batch *b, pgoff_t idx)
+bool dt_batch_protect(struct dt_batch *b, pgoff_t idx, pgoff_t run_last)
 {
 	struct folio *folio;
 
+	lockdep_assert_held(&b->r->lock);
 retry:
-	folio = dt_filemap_get_folio(b->r->mapping, idx);
+	folio = dt_batch_lookup(b, idx, run_last);
 	if (IS_ERR(folio))
 		return false;
 	if (!folio_trylock(folio)) {
@@ -185,14 +220,15 @@ retry:
 		/* Punched, or a writer's copy took its place: look again. */
 		folio_unlock(folio);
 		folio_put(folio);
+		run_last = idx;
 		goto retry;
 	}
-	if (b->nr && (b->nr == DT_BATCH || idx <= b->last || idx > b->last + DT_ZAP_GAP))
+	if (b->nr && (b->nr == DT_BATCH || idx <= b->last || idx > b->last + DT_BATCH_GAP))
 		dt_batch_flush(b);
 	if (!b->nr)
 		b->first = idx;
 	b->last = idx;
-	b->folios[b->nr++] = folio;
+	b->r->batch->folios[b->nr++] = folio;
 	return true;
 }
 
@@ -221,7 +257,7 @@ static void dt_protect_all(struct dt_region *r, struct dt_batch *b)
 	folio_batch_init(&fbatch);
 	while (filemap_get_folios(r->mapping, &index, r->npages - 1, &fbatch)) {
 		for (i = 0; i < folio_batch_count(&fbatch); i++)
-			dt_batch_protect(b, fbatch.folios[i]->index);
+			dt_batch_protect(b, fbatch.folios[i]->index, fbatch.folios[i]->index);
 		folio_batch_release(&fbatch);
 		cond_resched();
 	}
@@ -240,8 +276,27 @@ bool dt_page_present(struct dt_region *r, pgoff_t idx)
 	return true;
 }
 
-/* Handle one dirty page; false when the list is full. */
-static bool dt_walk_page(struct dt_walk *wk, pgoff_t idx)
+/*
+ * Take the bits of @want from @r's dirty word @w: returns those that were
+ * set, now clear. One atomic operation for up to a word of pages.
+ */
+static unsigned long dt_take_dirty(struct dt_region *r, unsigned long w, unsigned long want)
+{
+	unsigned long old = READ_ONCE(r->dirty[w]);
+
+	do {
+		if (!(old & want))
+			return 0;
+	} while (!try_cmpxchg(&r->dirty[w], &old, old & ~want));
+	return old & want;
+}
+
+/*
+ * Handle one dirty page, whose bit the walk has taken if it protects; @run_last
+ * is the last page of the run of dirty pages it is in. False when the output
+ * is full.
+ */
+static bool dt_walk_page(struct dt_walk *wk, pgoff_t idx, pgoff_t run_last)
 {
 	struct dt_region *r = wk->r;
 	bool hole;
@@ -250,13 +305,10 @@ static bool dt_walk_page(struct dt_walk *wk, pgoff_t idx)
 		return false;
 	if (wk->full && wk->full(wk))
 		return false;
-	if (wk->protect) {
-		if (!test_and_clear_bit(idx, r->dirty))
-			return true;
-		hole = !dt_batch_protect(&wk->batch, idx);
-	} else {
+	if (wk->protect)
+		hole = !dt_batch_protect(&wk->batch, idx, run_last);
+	else
 		hole = !dt_page_present(r, idx);
-	}
 	wk->found++;
 	if (wk->hole_fn) {
 		if (hole)
@@ -271,9 +323,30 @@ static bool dt_walk_page(struct dt_walk *wk, pgoff_t idx)
 	return true;
 }
 
+/* The bits of dirty word @w that the walk wants: in [pos, end) and in @wk->mask. */
+static unsigned long dt_walk_want(struct dt_walk *wk, unsigned long w, pgoff_t pos, pgoff_t end)
+{
+	unsigned long want = ~0UL, b;
+	pgoff_t base = w * BITS_PER_LONG;
+
+	if (pos > base)
+		want &= BITMAP_FIRST_WORD_MASK(pos - base);
+	if (end < base + BITS_PER_LONG)
+		want &= BITMAP_LAST_WORD_MASK(end - base);
+	if (wk->mask) {
+		unsigned long range = want;
+
+		for_each_set_bit(b, &range, BITS_PER_LONG)
+			if (!test_bit(base + b - wk->mask_first, wk->mask))
+				want &= ~BIT(b);
+	}
+	return want;
+}
+
 /*
  * Walk the dirty pages in [*pos, end). Advances *pos to the first page not
- * handled: @end, or where the list filled up.
+ * handled: @end, or where the output filled up. A protecting walk takes a
+ * word's bits at once; those of pages it did not get to are set again.
  */
 void dt_walk_range(struct dt_walk *wk, pgoff_t *pos, pgoff_t end)
 {
@@ -282,23 +355,28 @@ void dt_walk_range(struct dt_walk *wk, pgoff_t *pos, pgoff_t end)
 
 	for (w = find_next_bit(r->summary, wend, BIT_WORD(*pos)); w < wend;
 	     w = find_next_bit(r->summary, wend, w + 1)) {
-		unsigned long bits = READ_ONCE(r->dirty[w]), b;
+		unsigned long want = dt_walk_want(wk, w, *pos, end), bits, b, run_end = 0;
+		pgoff_t base = w * BITS_PER_LONG;
 		bool full = false;
 
+		if (wk->protect)
+			bits = dt_take_dirty(r, w, want);
+		else
+			bits = READ_ONCE(r->dirty[w]) & want;
 		for_each_set_bit(b, &bits, BITS_PER_LONG) {
-			pgoff_t idx = w * BITS_PER_LONG + b;
-
-			if (idx < *pos)
-				continue;
-			if (idx >= end)
-				break;
-			if (wk->mask && !test_bit(idx - wk->mask_first, wk->mask))
-				continue;
-			if (!dt_walk_page(wk, idx)) {
-				*pos = idx;
+			if (b >= run_end)
+				run_end = find_next_zero_bit(&bits, BITS_PER_LONG, b);
+			if (!dt_walk_page(wk, base + b, base + run_end - 1)) {
+				*pos = base + b;
 				full = true;
 				break;
 			}
+		}
+		if (full && wk->protect) {
+			/* Not handled: dirty still (the summary bit is still set). */
+			bits &= BITMAP_FIRST_WORD_MASK(b);
+			for_each_set_bit(b, &bits, BITS_PER_LONG)
+				set_bit(base + b, r->dirty);
 		}
 		if (wk->protect)
 			dt_summary_settle(r, w);
@@ -850,6 +928,7 @@ static void dt_region_final(struct dt_region *r)
 	mem_cgroup_put(r->memcg);
 	kvfree(r->dirty);
 	kvfree(r->summary);
+	kfree(r->batch);
 	kfree(r);
 	dt_own_inode_done();
 	module_put(THIS_MODULE);
@@ -980,7 +1059,8 @@ int dt_region_create(const struct dirtytrack_create *args)
 	nwords = BITS_TO_LONGS(r->npages);
 	r->dirty = kvcalloc(nwords, sizeof(long), GFP_KERNEL_ACCOUNT);
 	r->summary = kvcalloc(BITS_TO_LONGS(nwords), sizeof(long), GFP_KERNEL_ACCOUNT);
-	if (!r->dirty || !r->summary) {
+	r->batch = kzalloc(sizeof(*r->batch), GFP_KERNEL_ACCOUNT);
+	if (!r->dirty || !r->summary || !r->batch) {
 		ret = -ENOMEM;
 		goto err_free;
 	}
@@ -1031,6 +1111,7 @@ err_memcg:
 err_free:
 	kvfree(r->dirty);
 	kvfree(r->summary);
+	kfree(r->batch);
 	kfree(r);
 	return ret;
 }

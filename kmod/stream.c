@@ -533,7 +533,7 @@ static void dt_tx_walk_hole(struct dt_walk *wk, pgoff_t idx)
 static void dt_tx_one(struct dt_tx_ctx *tx, struct dt_batch *zb, pgoff_t idx)
 {
 	tx->planned += DT_PAGE_REC;
-	if (!dt_batch_protect(zb, idx)) {
+	if (!dt_batch_protect(zb, idx, idx)) {
 		/* Records in page order: the pages waiting to be zapped go first. */
 		dt_batch_flush(zb);
 		dt_tx_add_zero(tx->b, idx);
