@@ -466,6 +466,29 @@ TEST_F(region, access_past_end_is_sigbus)
 	munmap(m, 2 * PS);
 }
 
+/* A run of dirty pages is looked up at once: its holes are still holes. */
+TEST_F(region, holes_inside_a_dirty_run)
+{
+	uint64_t map[1] = { 0 }, zero[1] = { 0 }, holes = BIT(5) | BIT(31) | BIT(32) | BIT(63), n;
+	int p;
+
+	for (p = 0; p < NPAGES; p++)
+		self->map[p * PS] = 1;
+	for (p = 0; p < NPAGES; p++)
+		if (holes & BIT(p))
+			ASSERT_EQ(0, fallocate(self->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+					       p * PS, PS));
+	ASSERT_EQ(0, dt_harvest_bitmap(self->fd, 0, NPAGES, map, zero, &n));
+	EXPECT_EQ(~0ULL, map[0]);
+	EXPECT_EQ(holes, zero[0]);
+	EXPECT_EQ(NPAGES, n);
+	EXPECT_EQ(0, harvest64(self->fd));
+	/* Every page of the run was protected again, holes refilled or not. */
+	for (p = 0; p < NPAGES; p += 2)
+		self->map[p * PS] = 2;
+	EXPECT_EQ(0x5555555555555555ULL, harvest64(self->fd));
+}
+
 TEST_F(region, list_mode_partial_and_resume)
 {
 	uint64_t list[3], next = 0, got[NPAGES] = { 0 }, total = 0;

@@ -89,6 +89,32 @@ TEST_F_TIMEOUT(trk, exactly_the_pages_written, 300)
 	(void)sink;
 }
 
+/* Runs of written pages, one page to all of them, between clean gaps. */
+TEST_F_TIMEOUT(trk, exactly_the_runs_written, 300)
+{
+	uint64_t n, want[NPAGES / 64];
+
+	ASSERT_EQ(0, dt_tracker_harvest(self->t, self->map, &n));
+	for (int i = 0; i < 40; i++) {
+		int p = i % 13, len;
+
+		memset(want, 0, sizeof(want));
+		while (p < NPAGES) {
+			len = i % 5 ? 1 + (i * 7 + p) % 97 : NPAGES;
+			for (; len && p < NPAGES; len--, p++) {
+				self->mem[p * PS + i] = (char)i;
+				dt_bitmap_set(want, p);
+			}
+			p += 1 + (i + p) % 5;
+		}
+		ASSERT_EQ(0, dt_tracker_harvest(self->t, self->map, &n));
+		ASSERT_EQ(0, memcmp(want, self->map, sizeof(want))) TH_LOG("round %d", i);
+		EXPECT_EQ(dt_bitmap_count(want, NPAGES), n);
+		ASSERT_EQ(0, dt_tracker_harvest(self->t, self->map, &n));
+		ASSERT_EQ(0, n) TH_LOG("round %d", i);
+	}
+}
+
 struct writer {
 	char *mem;
 	atomic_bool stop;
