@@ -186,12 +186,14 @@ void dt_batch_flush(struct dt_batch *b)
 	/* The protection before the pin counts; pairs with GUP-fast's pte re-check. */
 	smp_mb();
 	for (i = 0; i < b->nr; i++) {
-		if (folio_maybe_dma_pinned(b->r->batch->folios[i]))
-			dt_mark_dirty(b->r, b->r->batch->folios[i]->index);
+		struct folio *folio = b->r->batch->folios[i];
+
+		if (folio_maybe_dma_pinned(folio))
+			dt_mark_dirty(b->r, folio->index);
 		if (b->protected_fn)
-			b->protected_fn(b, b->r->batch->folios[i]);
-		folio_unlock(b->r->batch->folios[i]);
-		folio_put(b->r->batch->folios[i]);
+			b->protected_fn(b, folio);
+		folio_unlock(folio);
+		folio_put(folio);
 	}
 	b->protected += b->nr;
 	b->nr = 0;
