@@ -13,7 +13,9 @@
  *
  * Receive: record headers are validated, a payload is read into a fresh page
  * and checked against its CRC; only then does it become the region's page
- * (a hole takes the new page as is) or is copied into it.
+ * (a hole takes the new page as is) or is copied into it. Queued bytes are
+ * taken straight from the socket's skbs (tcp_read_sock()); sock_recvmsg()
+ * waits when none are queued, or reads a socket TLS or a sockmap stands in.
  */
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
@@ -1021,33 +1023,217 @@ static int dt_rx_apply(struct dt_region *r, struct dt_rx *rx, pgoff_t idx,
 	return 0;
 }
 
-/* A verified record: apply it and count it. */
-static int dt_rx_apply_rec(struct dt_region *r, struct dt_rx *rx,
-			   struct dirtytrack_receive *a, struct folio *payload)
-{
-	int ret = dt_rx_apply(r, rx, le64_to_cpu(rx->rec.index), payload);
+struct dt_rx_ctx {
+	struct dt_region *r;
+	struct dt_rx *rx;
+	struct dirtytrack_receive *a;
+	int ret;		/* why it stopped: 1 at a round's end, or -errno */
+	bool ready;		/* @rx->rec is verified, to be applied */
+	bool queued;		/* more bytes may be queued on the socket */
+};
 
-	if (!ret) {
-		rx->records++;
-		a->records++;
+/* The verified record: apply it and count it; -errno rejects the stream. */
+static int dt_rx_apply_ready(struct dt_rx_ctx *c)
+{
+	struct dt_rx *rx = c->rx;
+	bool page = le16_to_cpu(rx->rec.kind) == DIRTYTRACK_REC_PAGE;
+	int ret;
+
+	c->ready = false;
+	ret = dt_rx_apply(c->r, rx, le64_to_cpu(rx->rec.index), page ? rx->payload : NULL);
+	if (ret) {
+		rx->err = ret;
+		return ret;
 	}
+	rx->records++;
+	c->a->records++;
+	return 0;
+}
+
+/* Whether to read on: a budget stops the call between records only. */
+static bool dt_rx_want(const struct dt_rx *rx, const struct dirtytrack_receive *a)
+{
+	return !a->budget || a->bytes < a->budget || rx->have || rx->in_payload;
+}
+
+/* Bytes until the header being read, or the payload, is complete. */
+static unsigned int dt_rx_room(const struct dt_rx *rx)
+{
+	if (rx->in_payload)
+		return PAGE_SIZE - rx->have;
+	return (rx->started ? DT_REC_SIZE : DT_HDR_SIZE) - rx->have;
+}
+
+/* A page for the next payload, before any byte of its record is read. */
+static int dt_rx_prepare(struct dt_region *r, struct dt_rx *rx)
+{
+	if (!rx->payload)
+		rx->payload = dt_rx_alloc_payload(r);
+	return rx->payload ? 0 : -ENOMEM;
+}
+
+/*
+ * @n more bytes landed where dt_rx_room() said: check a complete header or
+ * record; a verified PAGE or ZERO record is then @c->ready, for
+ * dt_rx_apply_ready(). Returns 0 to read on, 1 at a round's end where the
+ * caller stops (DIRTYTRACK_RECV_ROUND), or -errno: the stream is rejected
+ * until the caller resets it, and nothing of the record is applied.
+ */
+static int dt_rx_advance(struct dt_rx_ctx *c, unsigned int n)
+{
+	struct dt_rx *rx = c->rx;
+	int ret;
+
+	c->a->bytes += n;
+	rx->have += n;
+	if (rx->in_payload) {
+		if (rx->have < PAGE_SIZE)
+			return 0;
+		rx->in_payload = false;
+		rx->have = 0;
+		ret = -EBADMSG;
+		if (dt_rx_rec_crc(&rx->rec, rx->payload) != le32_to_cpu(rx->rec.crc))
+			goto out;
+		c->ready = true;
+		return 0;
+	}
+	if (rx->have < (rx->started ? DT_REC_SIZE : DT_HDR_SIZE))
+		return 0;
+	rx->have = 0;
+	if (!rx->started) {
+		ret = dt_rx_check_hdr(c->r, &rx->hdr);
+		rx->started = !ret;
+		goto out;
+	}
+	ret = dt_rx_check_rec(c->r, rx, &rx->rec);
+	if (ret)
+		goto out;
+	if (le16_to_cpu(rx->rec.kind) == DIRTYTRACK_REC_PAGE) {
+		rx->in_payload = true;
+		return 0;
+	}
+	ret = -EBADMSG;
+	if (dt_rx_rec_crc(&rx->rec, NULL) != le32_to_cpu(rx->rec.crc))
+		goto out;
+	if (le16_to_cpu(rx->rec.kind) == DIRTYTRACK_REC_ZERO) {
+		c->ready = true;
+		return 0;
+	}
+	/* ROUND_END */
+	rx->last_round = rx->next_round++;
+	rx->last_count = rx->records;
+	trace_dirtytrack_receive_round(dt_ino(c->r), rx->last_round, rx->last_count);
+	rx->records = 0;
+	c->a->rounds++;
+	return c->a->flags & DIRTYTRACK_RECV_ROUND ? 1 : 0;
+out:
+	rx->err = ret;		/* 0 (it was), or the stream is rejected */
 	return ret;
 }
 
-/* Read up to @len bytes into @iter; 0 on EOF, else bytes or -errno. */
-static int dt_rx_read(struct socket *sock, struct iov_iter *iter, bool nonblock)
+/*
+ * One sock_recvmsg() of the next header or payload bytes: it waits for data
+ * as recv() does (O_NONBLOCK, SO_RCVTIMEO, signals). Returns 0 to read on,
+ * 1 to stop (end of stream between records, or a round's end), or -errno.
+ */
+static int dt_rx_recvmsg(struct socket *sock, struct dt_rx_ctx *c, bool nonblock)
 {
-	struct msghdr msg = { .msg_iter = *iter };
+	struct dt_rx *rx = c->rx;
+	struct msghdr msg = {};
+	struct bio_vec bv;
+	struct kvec kv;
+	int n;
 
-	return sock_recvmsg(sock, &msg, nonblock ? MSG_DONTWAIT : 0);
+	if (rx->in_payload) {
+		bvec_set_folio(&bv, rx->payload, dt_rx_room(rx), rx->have);
+		iov_iter_bvec(&msg.msg_iter, ITER_DEST, &bv, 1, bv.bv_len);
+	} else {
+		kv.iov_base = rx->buf + rx->have;
+		kv.iov_len = dt_rx_room(rx);
+		iov_iter_kvec(&msg.msg_iter, ITER_DEST, &kv, 1, kv.iov_len);
+	}
+	n = sock_recvmsg(sock, &msg, nonblock ? MSG_DONTWAIT : 0);
+	/* It takes what is queued, up to the room: less, and none is left. */
+	c->queued = n > 0 && !iov_iter_count(&msg.msg_iter);
+	if (n > 0)
+		return dt_rx_advance(c, n);
+	if (n < 0)
+		return n;
+	if (!rx->have && !rx->in_payload) {
+		c->a->eof = 1;
+		return 1;
+	}
+	rx->err = -ENODATA;		/* truncated inside a record */
+	return rx->err;
+}
+
+/* tcp_read_sock()'s actor: feed the queued bytes of @skb to the stream. */
+static int dt_rx_actor(read_descriptor_t *desc, struct sk_buff *skb,
+		       unsigned int off, size_t len)
+{
+	struct dt_rx_ctx *c = desc->arg.data;
+	struct dt_rx *rx = c->rx;
+	size_t done = 0;
+
+	while (done < len && !c->ret && !c->ready && dt_rx_want(rx, c->a)) {
+		unsigned int n = min_t(size_t, len - done, dt_rx_room(rx));
+		void *dst;
+		int err;
+
+		if (rx->in_payload)
+			dst = kmap_local_folio(rx->payload, rx->have);
+		else
+			dst = rx->buf + rx->have;
+		err = skb_copy_bits(skb, off + done, dst, n);
+		if (rx->in_payload)
+			kunmap_local(dst);
+		if (WARN_ON_ONCE(err)) {	/* within skb->len: cannot fail */
+			c->ret = err;
+			break;
+		}
+		done += n;
+		c->ret = dt_rx_advance(c, n);
+	}
+	return done;
+}
+
+/*
+ * Plain TCP, not TLS or a sockmap, which stand between the queue and
+ * recvmsg(): its queued bytes may be read in place with tcp_read_sock().
+ */
+static bool dt_rx_plain_tcp(struct socket *sock)
+{
+	return sock->ops->read_sock == tcp_read_sock &&
+	       READ_ONCE(sock->sk->sk_prot)->recvmsg == tcp_prot.recvmsg;
+}
+
+/*
+ * Take what the socket has queued, up to the next verified record, without
+ * waiting: tcp_read_sock() hands the queued skbs to dt_rx_actor() under the
+ * socket lock, as nvme-tcp reads. One call takes a page's header and payload
+ * where sock_recvmsg() takes two. The caller applies the record once the
+ * lock is dropped: applying may wait for a page in flight, and a send on
+ * this socket may be what it waits for.
+ * Returns the bytes taken (0: none queued), or -errno from the socket.
+ */
+static int dt_rx_read_queued(struct socket *sock, struct dt_rx_ctx *c)
+{
+	read_descriptor_t desc = { .arg.data = c, .count = 1 };
+	int n;
+
+	lock_sock(sock->sk);
+	n = tcp_read_sock(sock->sk, &desc, dt_rx_actor);
+	release_sock(sock->sk);
+	return n;
 }
 
 long dt_ioc_receive(struct dt_region *r, struct dirtytrack_receive __user *uarg)
 {
 	struct dirtytrack_receive a;
+	struct dt_rx_ctx c;
 	struct socket *sock;
 	struct dt_rx *rx;
-	bool nonblock;
+	bool nonblock, fast;
 	long ret = 0;
 	int err;
 
@@ -1070,6 +1256,7 @@ long dt_ioc_receive(struct dt_region *r, struct dirtytrack_receive __user *uarg)
 		goto out_sock;
 	}
 	nonblock = sock->file->f_flags & O_NONBLOCK;
+	fast = dt_rx_plain_tcp(sock);
 
 	/* Held across socket waits: other receives wait, killable; nothing else. */
 	if (mutex_lock_killable(&r->rx_lock)) {
@@ -1096,99 +1283,27 @@ long dt_ioc_receive(struct dt_region *r, struct dirtytrack_receive __user *uarg)
 		goto out_report;
 	}
 
-	while (!a.budget || a.bytes < a.budget || rx->have || rx->in_payload) {
-		unsigned int want = rx->started ? DT_REC_SIZE : DT_HDR_SIZE;
-		struct iov_iter iter;
-		struct kvec kv;
-		struct bio_vec bv;
-		int n;
-
-		/* A page for the next payload, before any byte of its record. */
-		if (!rx->payload) {
-			rx->payload = dt_rx_alloc_payload(r);
-			if (!rx->payload) {
-				ret = -ENOMEM;
-				break;
-			}
-		}
-
-		if (rx->in_payload) {
-			bvec_set_folio(&bv, rx->payload, PAGE_SIZE - rx->have, rx->have);
-			iov_iter_bvec(&iter, ITER_DEST, &bv, 1, PAGE_SIZE - rx->have);
-		} else {
-			kv.iov_base = rx->buf + rx->have;
-			kv.iov_len = want - rx->have;
-			iov_iter_kvec(&iter, ITER_DEST, &kv, 1, kv.iov_len);
-		}
-		n = dt_rx_read(sock, &iter, nonblock);
-		if (n < 0) {
-			ret = n;
-			break;
-		}
-		if (!n) {
-			ret = -ENODATA;		/* truncated inside a record */
-			if (rx->have || rx->in_payload)
-				goto reject;
-			ret = 0;
-			a.eof = 1;
-			break;
-		}
-		a.bytes += n;
-		rx->have += n;
-		if (rx->in_payload) {
-			if (rx->have < PAGE_SIZE)
-				continue;
-			rx->in_payload = false;
-			rx->have = 0;
-			ret = -EBADMSG;
-			if (dt_rx_rec_crc(&rx->rec, rx->payload) != le32_to_cpu(rx->rec.crc))
-				goto reject;
-			ret = dt_rx_apply_rec(r, rx, &a, rx->payload);
-			if (ret)
-				goto reject;
-			continue;
-		}
-		if (rx->have < want)
-			continue;
-		rx->have = 0;
-		if (!rx->started) {
-			ret = dt_rx_check_hdr(r, &rx->hdr);
-			if (ret)
-				goto reject;
-			rx->started = true;
-			continue;
-		}
-		ret = dt_rx_check_rec(r, rx, &rx->rec);
+	c = (struct dt_rx_ctx){ .r = r, .rx = rx, .a = &a, .queued = true };
+	while (!ret && dt_rx_want(rx, &a)) {
+		ret = dt_rx_prepare(r, rx);
 		if (ret)
-			goto reject;
-		if (le16_to_cpu(rx->rec.kind) == DIRTYTRACK_REC_PAGE) {
-			rx->in_payload = true;
-			continue;
+			break;
+		/* What is queued, in place; sock_recvmsg() when it must wait. */
+		if (fast && c.queued && dt_rx_read_queued(sock, &c) > 0) {
+			ret = c.ret;
+			/* It stopped at a record, or where the queue ran out. */
+			c.queued = c.ready;
+		} else {
+			ret = dt_rx_recvmsg(sock, &c, nonblock);
 		}
-		ret = -EBADMSG;
-		if (dt_rx_rec_crc(&rx->rec, NULL) != le32_to_cpu(rx->rec.crc))
-			goto reject;
-		if (le16_to_cpu(rx->rec.kind) == DIRTYTRACK_REC_ZERO) {
-			ret = dt_rx_apply_rec(r, rx, &a, NULL);
-			if (ret)
-				goto reject;
-			continue;
-		}
-		/* ROUND_END */
-		ret = 0;
-		rx->last_round = rx->next_round++;
-		rx->last_count = rx->records;
-		trace_dirtytrack_receive_round(dt_ino(r), rx->last_round, rx->last_count);
-		rx->records = 0;
-		a.rounds++;
-		if (a.flags & DIRTYTRACK_RECV_ROUND)
+		if (c.ready)
+			ret = dt_rx_apply_ready(&c);
+		/* A sender that never pauses must not hide a signal. */
+		if (!ret && signal_pending(current))
 			break;
 	}
-	if (0) {
-reject:
-		/* The stream is rejected until the caller resets it. */
-		rx->err = ret;
-	}
+	if (ret == 1)
+		ret = 0;
 	if (ret && (a.records || a.bytes) &&
 	    (ret == -EAGAIN || ret == -ERESTARTSYS || ret == -EINTR))
 		ret = 0;	/* progress first; the wait is reported next call */

@@ -2,11 +2,12 @@
 /*
  * STREAM and RECEIVE between two regions over loopback TCP: full and
  * incremental rounds, zero pages, crafted bad streams, broken peers,
- * signals, budgets and argument checks.
+ * signals, budgets, kernel TLS and argument checks.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <linux/sockios.h>
+#include <linux/tls.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
 #include <sched.h>
@@ -1010,6 +1011,40 @@ TEST_F_TIMEOUT(xfer, library_and_kernel_interoperate, XFER_TIMEOUT)
 	pthread_join(rj.th, NULL);
 	ASSERT_EQ(0, rj.ret) TH_LOG("kernel receive: %s", strerror(-rj.ret));
 	EXPECT_EQ(NP, recs);
+	EXPECT_EQ(NP, rj.r.records);
+	EXPECT_EQ(NP, rj.r.last_count);
+	EXPECT_EQ(NP, first_diff(self));
+}
+
+/*
+ * RECEIVE on a kernel TLS socket: the stream's bytes are the plaintext that
+ * recvmsg() decrypts, not the TCP queue, which holds TLS records. RECEIVE
+ * must read through recvmsg() there, not take the queue in place.
+ */
+TEST_F_TIMEOUT(xfer, receive_over_kernel_tls, XFER_TIMEOUT)
+{
+	struct tls12_crypto_info_aes_gcm_128 ci = {
+		.info = { .version = TLS_1_2_VERSION, .cipher_type = TLS_CIPHER_AES_GCM_128 },
+		.key = "dirtytrack-key!", .iv = "ivivivi", .salt = "sal",
+	};
+	uint64_t recs;
+	struct rx_job rj;
+
+	if (setsockopt(self->tx, IPPROTO_TCP, TCP_ULP, "tls", sizeof("tls")))
+		SKIP(return, "no kernel TLS here (%s)", strerror(errno));
+	ASSERT_EQ(0, setsockopt(self->rx, IPPROTO_TCP, TCP_ULP, "tls", sizeof("tls")));
+	if (setsockopt(self->tx, SOL_TLS, TLS_TX, &ci, sizeof(ci)))
+		SKIP(return, "no AES-GCM for kernel TLS here (%s)", strerror(errno));
+	ASSERT_EQ(0, setsockopt(self->rx, SOL_TLS, TLS_RX, &ci, sizeof(ci)));
+	for (int p = 0; p < NP; p++)
+		if (p % 3)
+			memset(self->smap + p * PS, p, PS);
+	rx_start(&rj, self->dst, self->rx, DIRTYTRACK_RECV_RESET | DIRTYTRACK_RECV_ROUND);
+	ASSERT_EQ(0, dt_wire_send_hdr(self->tx, NP * PS));
+	ASSERT_EQ(0, dt_wire_send_pages(self->tx, self->smap, 0, NP, NULL, &recs));
+	ASSERT_EQ(0, dt_wire_send_round(self->tx, 0, recs));
+	pthread_join(rj.th, NULL);
+	ASSERT_EQ(0, rj.ret) TH_LOG("kernel receive: %s", strerror(-rj.ret));
 	EXPECT_EQ(NP, rj.r.records);
 	EXPECT_EQ(NP, rj.r.last_count);
 	EXPECT_EQ(NP, first_diff(self));

@@ -352,8 +352,11 @@ module_closure() {
 # wire checksums; veth for tests between network namespaces; null_blk for
 # slow O_DIRECT reads (configured through configfs by the test); virtio_net
 # (with net_failover and failover) for the link of -n; sch_netem for slow
-# links (tc qdisc ... netem rate).
-VM_KMODS=(virtio_pci netfs 9pnet 9pnet_virtio 9p overlay crc32c-intel libcrc32c veth null_blk virtio_net sch_netem)
+# links (tc qdisc ... netem rate); tls with AES-GCM (gcm, ghash-generic,
+# ctr: crypto asks modprobe for them, and the guest has no module tree) for
+# RECEIVE on a kernel TLS socket.
+VM_KMODS=(virtio_pci netfs 9pnet 9pnet_virtio 9p overlay crc32c-intel libcrc32c veth null_blk virtio_net
+	  sch_netem tls ctr ghash-generic gcm)
 
 build_initramfs() {	# build_initramfs OUTPUT
 	local root i=0 path base
