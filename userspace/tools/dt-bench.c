@@ -318,29 +318,39 @@ static void *fault_thread(void *p)
  */
 typedef double (*sample_fn)(struct dt_tracker *t, int r, void *arg, char *why, size_t len);
 
-/* Each backend: a tracked region of @mb MiB, cfg.reps samples of @fn, one row. */
+/*
+ * Each backend: a tracked region of @mb MiB, cfg.reps samples of @fn, one
+ * row. The repetitions take turns across the backends (rep 1 of each, then
+ * rep 2, ...), so that a slow spell of the host lands on all of them alike.
+ */
 static void per_tracker(const char *fig, const char *metric, const char *params, uint64_t mb,
 			sample_fn fn, void *arg)
 {
-	for (int k = 0; k < DT_TRACKER_NKINDS; k++) {
-		double v[64];
-		char why[200] = "";
-		struct dt_tracker *t;
-		int r;
+	struct dt_tracker *t[DT_TRACKER_NKINDS] = {};
+	char why[DT_TRACKER_NKINDS][200] = {};
+	double v[DT_TRACKER_NKINDS][64];
+	int done[DT_TRACKER_NKINDS] = {};
 
+	for (int k = 0; k < DT_TRACKER_NKINDS; k++) {
+		if (!avail[k])
+			continue;
+		t[k] = tracked(k, mb, why[k], sizeof(why[k]));
+		if (!t[k])
+			die(why[k], EIO);
+	}
+	for (int r = 0; r < cfg.reps; r++)
+		for (int k = 0; k < DT_TRACKER_NKINDS; k++)
+			if (t[k] && !why[k][0])
+				v[k][done[k]++] = fn(t[k], r, arg, why[k], sizeof(why[k]));
+	for (int k = 0; k < DT_TRACKER_NKINDS; k++) {
 		if (!avail[k]) {
 			emit(fig, metric, "ns", "lower", dt_tracker_name(k), params, NULL, 0,
 			     "unavailable", why_unavail[k]);
 			continue;
 		}
-		t = tracked(k, mb, why, sizeof(why));
-		if (!t)
-			die(why, EIO);
-		for (r = 0; r < cfg.reps && !why[0]; r++)
-			v[r] = fn(t, r, arg, why, sizeof(why));
-		emit(fig, metric, "ns", "lower", dt_tracker_name(k), params, v, r,
-		     why[0] ? "failed" : NULL, why);
-		dt_tracker_destroy(t);
+		emit(fig, metric, "ns", "lower", dt_tracker_name(k), params, v[k], done[k],
+		     why[k][0] ? "failed" : NULL, why[k]);
+		dt_tracker_destroy(t[k]);
 	}
 }
 
