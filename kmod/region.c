@@ -200,6 +200,21 @@ void dt_batch_flush(struct dt_batch *b)
 }
 
 /*
+ * Clean pages a batch's walks may cross to reach the next dirty one. x86
+ * flushes up to 33 pages of TLB one by one and more with a flush of the
+ * whole TLB: a batch that spans a few pages stays that small, unless its
+ * next page is near; one that spans more pays the whole flush already, and
+ * crossing a few more clean ptes is cheap. A zap crosses few: it takes the
+ * clean pages' ptes too, and their next reads fault.
+ */
+static unsigned int dt_batch_gap(const struct dt_batch *b)
+{
+	if (b->zap || b->last - b->first < DT_BATCH_NARROW)
+		return DT_BATCH_GAP;
+	return DT_BATCH_WIDE_GAP;
+}
+
+/*
  * Lock the folio at @idx and queue it for write protection. Returns false if
  * the page is a hole. @run_last: the last of the pages from @idx on that the
  * caller will queue next, one by one (@idx if it does not know). Never sleeps
@@ -225,7 +240,7 @@ retry:
 		run_last = idx;
 		goto retry;
 	}
-	if (b->nr && (b->nr == DT_BATCH || idx <= b->last || idx > b->last + DT_BATCH_GAP))
+	if (b->nr && (b->nr == DT_BATCH || idx <= b->last || idx > b->last + dt_batch_gap(b)))
 		dt_batch_flush(b);
 	if (!b->nr)
 		b->first = idx;

@@ -734,4 +734,61 @@ TEST_F(region, clear_output_field_ignored_on_input)
 	EXPECT_EQ(0, harvest64(self->fd));
 }
 
+/*
+ * A harvest's batches cross up to 64 clean pages once they span 32 (16
+ * before): the widest batches (a dense run, then pages 64 apart) and gaps
+ * of 65, which end one. The crossed pages are mapped, read-only and
+ * clean: they must not be reported, and every written page must be
+ * protected again, round after round, crossed pages written too at last.
+ */
+#define WIDE_NP (32 * 1024)
+TEST(widest_batches_report_and_protect_exactly)
+{
+	size_t bytes = WIDE_NP / 8;
+	uint64_t *want = calloc(1, bytes), *map = calloc(1, bytes), n, nw = 0, p;
+	int dev = dt_open(), fd;
+	volatile char *m;
+
+	ASSERT_NE(NULL, want);
+	ASSERT_NE(NULL, map);
+	ASSERT_LE(0, dev);
+	fd = dt_region_create(dev, WIDE_NP * PS);
+	ASSERT_LE(0, fd);
+	m = mmap(NULL, WIDE_NP * PS, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, m);
+	for (p = 0; p < WIDE_NP; p++)	/* every pte present, read-only, clean */
+		(void)m[p * PS];
+	ASSERT_EQ(0, dt_track_start(fd, 0));
+	/* Batches of 256: 40 pages in a run, then 64 apart; 65 to the next. */
+	for (p = 0; p < WIDE_NP; nw++) {
+		want[p / 64] |= 1ULL << (p % 64);
+		p += nw % 256 < 40 ? 1 : nw % 256 < 255 ? 64 : 65;
+	}
+	for (int round = 1; round <= 3; round++) {
+		if (round == 3) {	/* and a page inside each gap */
+			for (p = 41; p < WIDE_NP; p += 64)
+				if (!(want[p / 64] & (1ULL << (p % 64)))) {
+					want[p / 64] |= 1ULL << (p % 64);
+					nw++;
+				}
+		}
+		for (p = 0; p < WIDE_NP; p++)
+			if (want[p / 64] & (1ULL << (p % 64)))
+				m[p * PS] = (char)round;
+		memset(map, 0, bytes);
+		ASSERT_EQ(0, dt_harvest_bitmap(fd, 0, WIDE_NP, map, NULL, &n));
+		EXPECT_EQ(nw, n) TH_LOG("round %d", round);
+		for (p = 0; p < WIDE_NP / 64; p++)
+			ASSERT_EQ(want[p], map[p]) TH_LOG("round %d, pages %llu..", round,
+							  (unsigned long long)p * 64);
+	}
+	ASSERT_EQ(0, dt_harvest_bitmap(fd, 0, WIDE_NP, map, NULL, &n));
+	EXPECT_EQ(0, n);
+	munmap((void *)m, WIDE_NP * PS);
+	close(fd);
+	close(dev);
+	free(want);
+	free(map);
+}
+
 TEST_HARNESS_MAIN
