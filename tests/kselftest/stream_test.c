@@ -968,14 +968,31 @@ static void *lib_rx_thread(void *p)
 	return NULL;
 }
 
+/* The library's sender streams the source, one round; kernel RECEIVE applies it. */
+static void library_to_receive(struct __test_metadata *_metadata, FIXTURE_DATA(xfer) *self)
+{
+	struct rx_job rj;
+	uint64_t recs;
+
+	rx_start(&rj, self->dst, self->rx, DIRTYTRACK_RECV_RESET | DIRTYTRACK_RECV_ROUND);
+	ASSERT_EQ(0, dt_wire_send_hdr(self->tx, NP * PS));
+	ASSERT_EQ(0, dt_wire_send_pages(self->tx, self->smap, 0, NP, NULL, &recs));
+	ASSERT_EQ(0, dt_wire_send_round(self->tx, 0, recs));
+	pthread_join(rj.th, NULL);
+	ASSERT_EQ(0, rj.ret) TH_LOG("kernel receive: %s", strerror(-rj.ret));
+	EXPECT_EQ(NP, recs);
+	EXPECT_EQ(NP, rj.r.records);
+	EXPECT_EQ(NP, rj.r.last_count);
+	EXPECT_EQ(NP, first_diff(self));
+}
+
 TEST_F_TIMEOUT(xfer, library_and_kernel_interoperate, XFER_TIMEOUT)
 {
 	struct dirtytrack_stream s = { .sockfd = self->tx, .npages = NP, .round = 0,
 		.flags = DIRTYTRACK_STREAM_SRC_RANGE | DIRTYTRACK_STREAM_HEADER |
 			 DIRTYTRACK_STREAM_END_ROUND };
 	static struct lib_rx l;
-	uint64_t holes = 0, recs;
-	struct rx_job rj;
+	uint64_t holes = 0;
 	pthread_t th;
 
 	for (int p = 0; p < NP; p++) {
@@ -1004,16 +1021,7 @@ TEST_F_TIMEOUT(xfer, library_and_kernel_interoperate, XFER_TIMEOUT)
 
 	/* Library sender -> kernel RECEIVE. */
 	tcp_repair(_metadata, self);
-	rx_start(&rj, self->dst, self->rx, DIRTYTRACK_RECV_RESET | DIRTYTRACK_RECV_ROUND);
-	ASSERT_EQ(0, dt_wire_send_hdr(self->tx, NP * PS));
-	ASSERT_EQ(0, dt_wire_send_pages(self->tx, self->smap, 0, NP, NULL, &recs));
-	ASSERT_EQ(0, dt_wire_send_round(self->tx, 0, recs));
-	pthread_join(rj.th, NULL);
-	ASSERT_EQ(0, rj.ret) TH_LOG("kernel receive: %s", strerror(-rj.ret));
-	EXPECT_EQ(NP, recs);
-	EXPECT_EQ(NP, rj.r.records);
-	EXPECT_EQ(NP, rj.r.last_count);
-	EXPECT_EQ(NP, first_diff(self));
+	library_to_receive(_metadata, self);
 }
 
 /*
@@ -1027,8 +1035,6 @@ TEST_F_TIMEOUT(xfer, receive_over_kernel_tls, XFER_TIMEOUT)
 		.info = { .version = TLS_1_2_VERSION, .cipher_type = TLS_CIPHER_AES_GCM_128 },
 		.key = "dirtytrack-key!", .iv = "ivivivi", .salt = "sal",
 	};
-	uint64_t recs;
-	struct rx_job rj;
 
 	if (setsockopt(self->tx, IPPROTO_TCP, TCP_ULP, "tls", sizeof("tls")))
 		SKIP(return, "no kernel TLS here (%s)", strerror(errno));
@@ -1039,15 +1045,7 @@ TEST_F_TIMEOUT(xfer, receive_over_kernel_tls, XFER_TIMEOUT)
 	for (int p = 0; p < NP; p++)
 		if (p % 3)
 			memset(self->smap + p * PS, p, PS);
-	rx_start(&rj, self->dst, self->rx, DIRTYTRACK_RECV_RESET | DIRTYTRACK_RECV_ROUND);
-	ASSERT_EQ(0, dt_wire_send_hdr(self->tx, NP * PS));
-	ASSERT_EQ(0, dt_wire_send_pages(self->tx, self->smap, 0, NP, NULL, &recs));
-	ASSERT_EQ(0, dt_wire_send_round(self->tx, 0, recs));
-	pthread_join(rj.th, NULL);
-	ASSERT_EQ(0, rj.ret) TH_LOG("kernel receive: %s", strerror(-rj.ret));
-	EXPECT_EQ(NP, rj.r.records);
-	EXPECT_EQ(NP, rj.r.last_count);
-	EXPECT_EQ(NP, first_diff(self));
+	library_to_receive(_metadata, self);
 }
 
 /* A signal stops a blocked RECEIVE; the partial record waits for the next call. */
