@@ -1082,24 +1082,22 @@ static int dt_rx_prepare(struct dt_region *r, struct dt_rx *rx)
 static int dt_rx_advance(struct dt_rx_ctx *c, unsigned int n)
 {
 	struct dt_rx *rx = c->rx;
+	bool whole = n == dt_rx_room(rx);
 	int ret;
 
 	c->a->bytes += n;
 	rx->have += n;
+	if (!whole)
+		return 0;
+	rx->have = 0;
 	if (rx->in_payload) {
-		if (rx->have < PAGE_SIZE)
-			return 0;
 		rx->in_payload = false;
-		rx->have = 0;
 		ret = -EBADMSG;
 		if (dt_rx_rec_crc(&rx->rec, rx->payload) != le32_to_cpu(rx->rec.crc))
 			goto out;
 		c->ready = true;
 		return 0;
 	}
-	if (rx->have < (rx->started ? DT_REC_SIZE : DT_HDR_SIZE))
-		return 0;
-	rx->have = 0;
 	if (!rx->started) {
 		ret = dt_rx_check_hdr(c->r, &rx->hdr);
 		rx->started = !ret;
