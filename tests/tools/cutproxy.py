@@ -3,7 +3,7 @@
 """cutproxy: a TCP proxy that cuts connections at chosen bytes, to test
 dt-migrate's reconnection.
 
-Usage: cutproxy.py LISTEN_PORT TARGET_HOST:TARGET_PORT [CUT ...]
+Usage: cutproxy.py LISTEN_PORT TARGET_HOST:TARGET_PORT [CUT ...] [rate:BYTES]
 
 Forwards every connection accepted on 127.0.0.1:LISTEN_PORT to the target.
 Connections are numbered from 0 in the order they are accepted (dt-migrate
@@ -13,18 +13,24 @@ bytes from the client to the target, the proxy resets both of its sides
 (SO_LINGER 0), without forwarding byte BYTES + 1; N:dn:BYTES counts the
 bytes from the target to the client instead. A cut of "refuse" as N
 stops accepting after the first cut (the reconnection timeout test).
+"rate:BYTES" paces each connection's bytes from the client to BYTES a
+second, with no burst: a slow link that does not depend on how fast the
+machine is (the settling test).
 
 Prints one line per event to stdout: "conn N open", "conn N cut at B",
 "conn N closed after B" (bytes from the client, at a clean end).
 """
-import selectors, socket, struct, sys, threading
+import selectors, socket, struct, sys, threading, time
 
 port = int(sys.argv[1])
 thost, tport = sys.argv[2].rsplit(":", 1)
-cuts, refuse = {}, False
+cuts, refuse, rate = {}, False, None
 for c in sys.argv[3:]:
     if c == "refuse":
         refuse = True
+        continue
+    if c.startswith("rate:"):
+        rate = int(c[5:])
         continue
     f = c.split(":")
     cuts[int(f[0])] = (f[1] == "dn", int(f[-1]))
@@ -49,11 +55,12 @@ def pipe(n, client, target):
     sel.register(target, selectors.EVENT_READ, client)
     up, down = 0, 0
     dn, limit = cuts.get(n, (False, None))
+    due = 0.0  # rate: when the bytes forwarded so far are due to have gone
     try:
         while True:
             for key, _ in sel.select():
                 src, dst = key.fileobj, key.data
-                want = 65536
+                want = 16384 if rate else 65536
                 if limit is not None and (src is target) == dn:
                     done = down if dn else up
                     want = min(want, limit - done)
@@ -73,6 +80,9 @@ def pipe(n, client, target):
                     continue
                 if src is client:
                     up += len(data)
+                    if rate:
+                        due = max(due, time.monotonic()) + len(data) / rate
+                        time.sleep(max(0.0, due - time.monotonic()))
                 else:
                     down += len(data)
                 dst.sendall(data)
