@@ -127,15 +127,17 @@ extern struct workqueue_struct *dt_wq;
 int dt_region_create(const struct dirtytrack_create *args);
 
 /*
- * Folios one batch holds locked at most, and clean pages its protection
- * walks may cross to join two of them (dt_batch_gap()). One walk and one
- * TLB flush cover the batch; a dense harvest pays about 3x less per page
- * with 256 folios than with 64.
+ * Folios one batch holds locked at most, clean pages its protection walks
+ * may cross to join two of them (dt_batch_gap()), and pages it spans per
+ * folio on average (dt_batch_joins()). One walk and one TLB flush cover
+ * the batch; a dense harvest pays about 3x less per page with 256 folios
+ * than with 64.
  */
 #define DT_BATCH		256
 #define DT_BATCH_GAP		16
 #define DT_BATCH_NARROW		32
-#define DT_BATCH_WIDE_GAP	64
+#define DT_BATCH_WIDE_GAP	256
+#define DT_BATCH_DENSITY	64
 
 /**
  * struct dt_batch - locked folios whose ptes are write-protected together
@@ -164,13 +166,13 @@ struct dt_batch {
  *	@ahead_next on: one page cache walk for a run of dirty pages
  *	(dt_batch_lookup()).
  * @seen: scratch bitmap for the clean walk, which spans at most
- *	DT_BATCH pages DT_BATCH_WIDE_GAP apart.
+ *	DT_BATCH * DT_BATCH_DENSITY pages.
  */
 struct dt_batch_buf {
 	struct folio *folios[DT_BATCH];
 	struct folio_batch ahead;
 	unsigned int ahead_next;
-	DECLARE_BITMAP(seen, DT_BATCH * DT_BATCH_WIDE_GAP);
+	DECLARE_BITMAP(seen, DT_BATCH * DT_BATCH_DENSITY);
 };
 
 bool dt_batch_protect(struct dt_batch *b, pgoff_t idx, pgoff_t run_last);

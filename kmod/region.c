@@ -204,14 +204,28 @@ void dt_batch_flush(struct dt_batch *b)
  * flushes up to 33 pages of TLB one by one and more with a flush of the
  * whole TLB: a batch that spans a few pages stays that small, unless its
  * next page is near; one that spans more pays the whole flush already, and
- * crossing a few more clean ptes is cheap. A zap crosses few: it takes the
- * clean pages' ptes too, and their next reads fault.
+ * crossing clean ptes costs less than the two walks, two flushes (an IPI
+ * each to every other CPU running the process) and mmu notifier calls of a
+ * batch of its own. A zap crosses few: it takes the clean pages' ptes too,
+ * and their next reads fault.
  */
 static unsigned int dt_batch_gap(const struct dt_batch *b)
 {
 	if (b->zap || b->last - b->first < DT_BATCH_NARROW)
 		return DT_BATCH_GAP;
 	return DT_BATCH_WIDE_GAP;
+}
+
+/*
+ * May page @idx join batch @b, or must @b be flushed first? A batch also
+ * keeps to DT_BATCH_DENSITY pages per folio it holds on average, so that
+ * its walks cross at most that many ptes per page they protect (and span
+ * at most DT_BATCH * DT_BATCH_DENSITY pages).
+ */
+static bool dt_batch_joins(const struct dt_batch *b, pgoff_t idx)
+{
+	return b->nr < DT_BATCH && idx > b->last && idx <= b->last + dt_batch_gap(b) &&
+	       idx - b->first < (b->nr + 1) * DT_BATCH_DENSITY;
 }
 
 /*
@@ -240,7 +254,7 @@ retry:
 		run_last = idx;
 		goto retry;
 	}
-	if (b->nr && (b->nr == DT_BATCH || idx <= b->last || idx > b->last + dt_batch_gap(b)))
+	if (b->nr && !dt_batch_joins(b, idx))
 		dt_batch_flush(b);
 	if (!b->nr)
 		b->first = idx;

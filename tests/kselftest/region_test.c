@@ -735,13 +735,15 @@ TEST_F(region, clear_output_field_ignored_on_input)
 }
 
 /*
- * A harvest's batches cross up to 64 clean pages once they span 32 (16
- * before): the widest batches (a dense run, then pages 64 apart) and gaps
- * of 65, which end one. The crossed pages are mapped, read-only and
- * clean: they must not be reported, and every written page must be
- * protected again, round after round, crossed pages written too at last.
+ * A harvest's batches cross up to 256 clean pages once they span 32 (16
+ * before), while they average at most 64 pages per page they hold: a
+ * batch of 256 folios over 14281 pages (the most it holds), one cut by the
+ * average (a run of 41, then pages 256 apart), and a gap of 257, which
+ * ends one. The crossed pages are mapped, read-only and clean: they must
+ * not be reported, and every written page must be protected again, round
+ * after round, crossed pages written too at last.
  */
-#define WIDE_NP (20 * 1024)
+#define WIDE_NP (24 * 1024)
 /* Minutes, not the harness's 30 s, on a debug kernel (KASAN) under TCG. */
 TEST_F_TIMEOUT(region, widest_batches_report_and_protect_exactly, 600)
 {
@@ -760,10 +762,15 @@ TEST_F_TIMEOUT(region, widest_batches_report_and_protect_exactly, 600)
 	for (p = 0; p < WIDE_NP; p++)	/* every pte present, read-only, clean */
 		(void)m[p * PS];
 	ASSERT_EQ(0, dt_track_start(fd, 0));
-	/* Batches of 256: 40 pages in a run, then 64 apart; 65 to the next. */
+	/*
+	 * Pages 0-200 in a run, then 55 more 256 apart (256 folios), the
+	 * next at once; a run to 14321, 20 pages 256 apart, 257 to the next
+	 * run of 41 (19698-19738), then pages 256 apart.
+	 */
 	for (p = 0; p < WIDE_NP; nw++) {
 		want[p / 64] |= 1ULL << (p % 64);
-		p += nw % 256 < 40 ? 1 : nw % 256 < 255 ? 64 : 65;
+		p += nw < 200 || (nw >= 255 && nw < 296) || (nw > 316 && nw < 357) ? 1 :
+		     nw == 316 ? 257 : 256;
 	}
 	for (int round = 1; round <= 3; round++) {
 		if (round == 3) {	/* and a page inside each gap */
