@@ -67,7 +67,7 @@ MODULE = {figure: backends[0] for figure, backends in BACKENDS.items()}
 METRICS = {  # defaults when a line leaves out unit or better
     "write_fault_ns": ("ns", "lower"), "clean_read_ns": ("ns", "lower"), "harvest_ms": ("ms", "lower"),
     "throughput_gibps": ("GiB/s", "higher"), "cpu_s_per_gib": ("s/GiB", "lower"),
-    "cycle_ms": ("ms", "lower"),
+    "cycle_ms": ("ms", "lower"), "round_us_per_page": ("us", "lower"),
 }
 NEAR_MB = 1024  # targets and bar charts use the region_mb closest to this
 PLOTS = ["harvest_vs_size", "harvest_vs_fraction", "transfer"]

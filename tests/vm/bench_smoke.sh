@@ -20,7 +20,9 @@ want = {(f, b) for f in ("fault", "clean_read", "harvest", "harvest_flat", "prec
         for b in ("dirtytrack", "uffd-wp", "soft-dirty", "mprotect")}
 want |= {("send", b) for b in ("module-stream", "copy-send", "writev", "vmsplice-splice")}
 want |= {("receive", b) for b in ("module-receive", "recv-into-mapping")}
+want |= {("precopy:round_us_per_page", b) for b in ("dirtytrack", "uffd-wp", "soft-dirty", "mprotect")}
 have = {(r["figure"], r["backend"]) for r in rows if "samples" in r}
+have |= {(r["figure"] + ":" + r["metric"], r["backend"]) for r in rows if "samples" in r}
 print(" ".join(f"{f}/{b}" for f, b in sorted(want - have)))
 PY
 )

@@ -61,7 +61,8 @@ static void usage(FILE *f)
 "                    copy+send(), writev() from the mapping, vmsplice+splice\n"
 "      receive       module RECEIVE against recv() into the mapping\n"
 "      precopy       one pre-copy cycle (harvest + send + receive) while a\n"
-"                    writer dirties pages at a fixed rate\n"
+"                    writer dirties pages at a fixed rate, and its time per\n"
+"                    page sent\n"
 "    With --peer, it measures instead, against a dt-bench --serve on another\n"
 "    host (the two-VM benchmark, tests/vm/bench_link.sh, joins two VMs by a\n"
 "    virtio-net link):\n"
@@ -1491,11 +1492,14 @@ static void *pc_receiver(void *p)
 	}
 }
 
-/* One round from tracker @t: harvest, send, and wait until it is applied. */
+/*
+ * One round from tracker @t: harvest, send, and wait until it is applied.
+ * @recs: the pages the round sent (PAGE and ZERO records).
+ */
 static int pc_round(struct dt_tracker *t, struct pc_rx *c, int tx, uint64_t round,
-		    uint64_t *map)
+		    uint64_t *map, uint64_t *recs)
 {
-	uint64_t n = dt_tracker_npages(t), recs;
+	uint64_t n = dt_tracker_npages(t);
 	int ret;
 
 	if (dt_tracker_fd(t) >= 0) {
@@ -1504,6 +1508,7 @@ static int pc_round(struct dt_tracker *t, struct pc_rx *c, int tx, uint64_t roun
 				  DIRTYTRACK_STREAM_HEADER) | DIRTYTRACK_STREAM_END_ROUND };
 
 		ret = dt_stream(dt_tracker_fd(t), &s);
+		*recs = s.records;
 	} else {
 		ret = 0;
 		if (round) {
@@ -1515,9 +1520,9 @@ static int pc_round(struct dt_tracker *t, struct pc_rx *c, int tx, uint64_t roun
 			ret = dt_wire_send_hdr(tx, n * PS);
 		}
 		if (!ret)
-			ret = send_copy(tx, dt_tracker_mem(t), n, map, &recs);
+			ret = send_copy(tx, dt_tracker_mem(t), n, map, recs);
 		if (!ret)
-			ret = dt_wire_send_round(tx, round, recs);
+			ret = dt_wire_send_round(tx, round, *recs);
 	}
 	if (ret)
 		return ret;
@@ -1548,12 +1553,15 @@ static void fig_precopy(void)
 		struct dt_tracker *t;
 		char why[200] = "";
 		pthread_t rth;
-		double v[64];
+		double v[64], per[64];
+		uint64_t recs;
 		int tx, i, ret = 0;
 
 		if (!avail[k]) {
 			emit("precopy", "cycle_ms", "ms", "lower", dt_tracker_name(k), params, NULL, 0,
 			     "unavailable", why_unavail[k]);
+			emit("precopy", "round_us_per_page", "us", "lower", dt_tracker_name(k), params,
+			     NULL, 0, "unavailable", why_unavail[k]);
 			continue;
 		}
 		t = tracked(k, mb, why, sizeof(why));
@@ -1570,7 +1578,7 @@ static void fig_precopy(void)
 		pthread_create(&rth, NULL, pc_receiver, &c);
 		w.mem = dt_tracker_mem(t);
 		/* Round 0: everything, before the writer starts. */
-		ret = pc_round(t, &c, tx, 0, map);
+		ret = pc_round(t, &c, tx, 0, map, &recs);
 		pthread_create(&w.th, NULL, writer_thread, &w);
 		for (i = 0; i < cycles && !ret; i++) {
 			double t0;
@@ -1582,15 +1590,16 @@ static void fig_precopy(void)
 				while (!atomic_load(&w.paused))
 					;
 			}
-			ret = pc_round(t, &c, tx, (uint64_t)i + 1, map);
+			ret = pc_round(t, &c, tx, (uint64_t)i + 1, map, &recs);
 			atomic_store(&w.pause, false);
 			v[i] = (now() - t0) * 1e3;
+			per[i] = v[i] * 1e3 / (double)(recs ? recs : 1);
 		}
 		/* Stop-and-copy, then the destination must be the source. */
 		atomic_store(&w.stop, true);
 		pthread_join(w.th, NULL);
 		if (!ret)
-			ret = pc_round(t, &c, tx, (uint64_t)cycles + 1, map);
+			ret = pc_round(t, &c, tx, (uint64_t)cycles + 1, map, &recs);
 		shutdown(tx, SHUT_WR);
 		pthread_join(rth, NULL);
 		if (ret)
@@ -1600,6 +1609,8 @@ static void fig_precopy(void)
 				 "stop-and-copy: a write was lost");
 		emit("precopy", "cycle_ms", "ms", "lower", dt_tracker_name(k), params, v, i,
 		     why[0] ? "failed" : NULL, why);
+		emit("precopy", "round_us_per_page", "us", "lower", dt_tracker_name(k), params, per,
+		     i, why[0] ? "failed" : NULL, why);
 		close(tx);
 		close(c.sock);
 		munmap(c.dst, n * PS);
