@@ -112,6 +112,8 @@ if guest --uffd-wp; then
 		via "$mode" rate:20000000 -- $([ $mode = no-settle ] && echo --no-settle)
 		check "$mode: both sides exit 0, dt-guest verified" \
 			'[ $rs = 0 ] && [ $rr = 0 ] && grep -q "verify OK" "$w/dst.log"'
+		check "$mode: the source guest was killed, JSON completed" \
+			'! kill -0 $gpid 2>/dev/null && [ "$(jq -r .status "$w/src.json")" = completed ]'
 		check "$mode: pre-copy stopped where the rule says" '$PY - "$w/src.json" $mode <<"EOF"
 import json, sys
 inf = float("inf")
@@ -121,7 +123,7 @@ data = [inf if x["predicted_data_ms"] is None else x["predicted_data_ms"] for x 
 print("# data ms after each round:", ["%.1f" % x for x in data])
 settled, prev = 0, inf
 for i in range(len(r)):
-    go = sys.argv[2] == "settle" and 1 <= data[i] <= 0.75 * prev
+    go = sys.argv[2] == "settle" and 1 <= data[i] <= 0.75 * prev and i + 1 <= 30	# --max-rounds
     if pred[i] <= 300:
         if go != (i < len(r) - 1):
             sys.exit("round %d: went on %s, the rule says %s" % (i, i < len(r) - 1, go))

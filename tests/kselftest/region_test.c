@@ -736,12 +736,12 @@ TEST_F(region, clear_output_field_ignored_on_input)
 
 /*
  * A harvest's batches cross up to 256 clean pages once they span 32 (16
- * before), while they average at most 64 pages per page they hold: a
- * batch of 256 folios over 14281 pages (the most it holds), one cut by the
- * average (a run of 41, then pages 256 apart), and a gap of 257, which
- * ends one. The crossed pages are mapped, read-only and clean: they must
- * not be reported, and every written page must be protected again, round
- * after round, crossed pages written too at last.
+ * before), while they average at most 64 pages per page they hold: the
+ * widest batch (256 folios over 16384 pages, what the clean walk's bitmap
+ * holds), a wide batch ended by a gap of 257, and one cut by the average.
+ * The crossed pages are mapped, read-only and clean: they must not be
+ * reported, and every written page must be protected again, round after
+ * round, crossed pages written too at last.
  */
 #define WIDE_NP (24 * 1024)
 /* Minutes, not the harness's 30 s, on a debug kernel (KASAN) under TCG. */
@@ -763,15 +763,24 @@ TEST_F_TIMEOUT(region, widest_batches_report_and_protect_exactly, 600)
 		(void)m[p * PS];
 	ASSERT_EQ(0, dt_track_start(fd, 0));
 	/*
-	 * Pages 0-200 in a run, then 55 more 256 apart (256 folios), the
-	 * next at once; a run to 14321, 20 pages 256 apart, 257 to the next
-	 * run of 41 (19698-19738), then pages 256 apart.
+	 * Pages 0, 16, 32, then 255 + 64 * j up to 16383: each as far as the
+	 * average lets it (256 folios). A run of 41 from 16400, 10 pages 256
+	 * apart, 257 to a run of 41 from 19257, then pages 256 apart.
 	 */
-	for (p = 0; p < WIDE_NP; nw++) {
+	for (p = 0; p <= 32; p += 16)
 		want[p / 64] |= 1ULL << (p % 64);
-		p += nw < 200 || (nw >= 255 && nw < 296) || (nw > 316 && nw < 357) ? 1 :
-		     nw == 316 ? 257 : 256;
+	for (p = 255; p < 16384; p += 64)
+		want[p / 64] |= 1ULL << (p % 64);
+	for (int run = 0; run < 2; run++) {
+		uint64_t q = run ? 19257 : 16400;
+
+		for (p = q; p <= q + 40; p++)
+			want[p / 64] |= 1ULL << (p % 64);
+		for (p = q + 40 + 256; p < (run ? WIDE_NP : q + 40 + 2561); p += 256)
+			want[p / 64] |= 1ULL << (p % 64);
 	}
+	for (p = 0; p < WIDE_NP; p++)
+		nw += !!(want[p / 64] & (1ULL << (p % 64)));
 	for (int round = 1; round <= 3; round++) {
 		if (round == 3) {	/* and a page inside each gap */
 			for (p = 41; p < WIDE_NP; p += 64)

@@ -1555,7 +1555,7 @@ static void fig_precopy(void)
 		pthread_t rth;
 		double v[64], per[64];
 		uint64_t recs;
-		int tx, i, ret = 0;
+		int tx, i, nper = 0, ret = 0;
 
 		if (!avail[k]) {
 			emit("precopy", "cycle_ms", "ms", "lower", dt_tracker_name(k), params, NULL, 0,
@@ -1593,7 +1593,8 @@ static void fig_precopy(void)
 			ret = pc_round(t, &c, tx, (uint64_t)i + 1, map, &recs);
 			atomic_store(&w.pause, false);
 			v[i] = (now() - t0) * 1e3;
-			per[i] = v[i] * 1e3 / (double)(recs ? recs : 1);
+			if (recs)
+				per[nper++] = v[i] * 1e3 / (double)recs;
 		}
 		/* Stop-and-copy, then the destination must be the source. */
 		atomic_store(&w.stop, true);
@@ -1610,7 +1611,7 @@ static void fig_precopy(void)
 		emit("precopy", "cycle_ms", "ms", "lower", dt_tracker_name(k), params, v, i,
 		     why[0] ? "failed" : NULL, why);
 		emit("precopy", "round_us_per_page", "us", "lower", dt_tracker_name(k), params, per,
-		     i, why[0] ? "failed" : NULL, why);
+		     nper, why[0] ? "failed" : NULL, why);
 		close(tx);
 		close(c.sock);
 		munmap(c.dst, n * PS);
