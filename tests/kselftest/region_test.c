@@ -768,29 +768,28 @@ TEST_F_TIMEOUT(region, widest_batches_report_and_protect_exactly, 600)
 	 * apart, 257 to a run of 41 from 19257, then pages 256 apart.
 	 */
 	for (p = 0; p <= 32; p += 16)
-		want[p / 64] |= 1ULL << (p % 64);
+		dt_bitmap_set(want, p);
 	for (p = 255; p < 16384; p += 64)
-		want[p / 64] |= 1ULL << (p % 64);
+		dt_bitmap_set(want, p);
 	for (int run = 0; run < 2; run++) {
 		uint64_t q = run ? 19257 : 16400;
 
 		for (p = q; p <= q + 40; p++)
-			want[p / 64] |= 1ULL << (p % 64);
+			dt_bitmap_set(want, p);
 		for (p = q + 40 + 256; p < (run ? WIDE_NP : q + 40 + 2561); p += 256)
-			want[p / 64] |= 1ULL << (p % 64);
+			dt_bitmap_set(want, p);
 	}
-	for (p = 0; p < WIDE_NP; p++)
-		nw += !!(want[p / 64] & (1ULL << (p % 64)));
+	nw = dt_bitmap_count(want, WIDE_NP);
 	for (int round = 1; round <= 3; round++) {
 		if (round == 3) {	/* and a page inside each gap */
 			for (p = 41; p < WIDE_NP; p += 64)
-				if (!(want[p / 64] & (1ULL << (p % 64)))) {
-					want[p / 64] |= 1ULL << (p % 64);
+				if (!dt_bitmap_test(want, p)) {
+					dt_bitmap_set(want, p);
 					nw++;
 				}
 		}
 		for (p = 0; p < WIDE_NP; p++)
-			if (want[p / 64] & (1ULL << (p % 64)))
+			if (dt_bitmap_test(want, p))
 				m[p * PS] = (char)round;
 		memset(map, 0, bytes);
 		ASSERT_EQ(0, dt_harvest_bitmap(fd, 0, WIDE_NP, map, NULL, &n));

@@ -1502,6 +1502,7 @@ static int pc_round(struct dt_tracker *t, struct pc_rx *c, int tx, uint64_t roun
 	uint64_t n = dt_tracker_npages(t);
 	int ret;
 
+	*recs = 0;
 	if (dt_tracker_fd(t) >= 0) {
 		struct dirtytrack_stream s = { .sockfd = tx, .npages = n, .round = round,
 			.flags = (round ? DIRTYTRACK_STREAM_SRC_HARVEST : DIRTYTRACK_STREAM_SRC_RANGE |
