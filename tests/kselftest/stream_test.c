@@ -1379,12 +1379,22 @@ TEST_F_TIMEOUT(xfer, closing_the_sender_file_ends_a_pending_batch, XFER_TIMEOUT)
 /*
  * Defects 4 and 5, gone with the wait itself: a writer of a page a send still
  * holds (a pending batch here: small socket buffers, nobody reading) does not
- * wait for the network. A store, write(2), a partial punch and read(2) into
- * the mapping (a kernel-mode fault) each get a copy of the page and go on,
- * while no other ioctl of the region waits either; STATS counts the four
- * copies. The send then delivers the bytes it checksummed, the harvest reports the written pages, and the next
- * round carries their new bytes.
+ * wait for the network. A store from another process (nothing maps the page
+ * there: the fault maps the copy), write(2), a partial punch, read(2) into the
+ * mapping (a kernel-mode fault) and a store through a read-only pte (the page
+ * was read after STREAM: ->page_mkwrite() takes the copy and the fault is
+ * retried) each get a copy of the page and go on, while no other ioctl of the
+ * region waits either; STATS counts the five copies. The send then delivers
+ * the bytes it checksummed, the harvest reports the written pages, and the
+ * next round carries their new bytes.
  */
+static void *read_then_store_w(void *p)
+{
+	if (*(volatile char *)p != 'w')
+		*(volatile char *)p = 'w';
+	return NULL;
+}
+
 TEST_F_TIMEOUT(xfer, writers_of_pages_in_flight_do_not_wait, 300)
 {
 	static const char *const what[] = {
@@ -1395,21 +1405,23 @@ TEST_F_TIMEOUT(xfer, writers_of_pages_in_flight_do_not_wait, 300)
 			 DIRTYTRACK_STREAM_END_ROUND };
 	uint64_t sent[NP / 64] = { 0 };
 	struct dirtytrack_stats st0, st1;
-	char *before = malloc(4 * PS);
+	char *before = malloc(5 * PS);
+	struct timespec until;
 	struct rx_job rj;
 	int ret, p[2];
+	pthread_t th;
 	pid_t pid;
 
 	ASSERT_NE(NULL, before);
 	ASSERT_EQ(0, dt_track_start(self->src, 0));
 	for (int i = 0; i < NP; i++)
 		memset(self->smap + i * PS, i ^ 0x33, PS);
-	memcpy(before, self->smap, 4 * PS);
+	memcpy(before, self->smap, 5 * PS);
 	ret = cut_short(self, self->src, &s);
 	ASSERT_TRUE(ret == 0 || ret == -EINTR) TH_LOG("stream: %d", ret);
 	ASSERT_EQ(0, s.done);
 	ASSERT_LT(0, s.records);
-	/* Pages 0 to 3 are in the pending batch. */
+	/* Pages 0 to 4 are in the pending batch. */
 	ASSERT_EQ(0, dt_stats(self->src, &st0));
 	ASSERT_EQ(0, pipe(p));
 	ASSERT_EQ(PS, write(p[1], self->smap + 9 * PS, PS));
@@ -1443,21 +1455,27 @@ TEST_F_TIMEOUT(xfer, writers_of_pages_in_flight_do_not_wait, 300)
 	}
 	close(p[0]);
 	close(p[1]);
+	ASSERT_EQ(0, pthread_create(&th, NULL, read_then_store_w, self->smap + 4 * PS + 7));
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 20;
+	EXPECT_EQ(0, pthread_timedjoin_np(th, NULL, &until))
+		TH_LOG("a store through a read-only pte waited for the send");
 	EXPECT_EQ('w', self->smap[7]);
 	EXPECT_EQ('w', self->smap[PS + 7]);
 	EXPECT_EQ(0, self->smap[2 * PS + 10]);
 	EXPECT_EQ(0, memcmp(self->smap + 3 * PS, self->smap + 9 * PS, PS));
+	EXPECT_EQ('w', self->smap[4 * PS + 7]);
 	ASSERT_EQ(0, dt_stats(self->src, &st1));
-	EXPECT_EQ(4, st1.pages_unshared - st0.pages_unshared);
+	EXPECT_EQ(5, st1.pages_unshared - st0.pages_unshared);
 	/* The send finishes with the bytes it took: the receiver checks them. */
 	s.flags &= ~DIRTYTRACK_STREAM_HEADER;
 	stream_finish(_metadata, self, &s);
-	EXPECT_EQ(0, memcmp(self->dmap, before, 4 * PS));
-	EXPECT_EQ(0, memcmp(self->dmap + 4 * PS, self->smap + 4 * PS, (NP - 4) * PS));
+	EXPECT_EQ(0, memcmp(self->dmap, before, 5 * PS));
+	EXPECT_EQ(0, memcmp(self->dmap + 5 * PS, self->smap + 5 * PS, (NP - 5) * PS));
 	/* The next round: exactly the written pages, with their new bytes. */
 	ASSERT_EQ(0, harvest_round(self, 1, 0, sent, &rj, &s));
 	EXPECT_EQ(0, rj.ret);
-	EXPECT_EQ(0xfull, sent[0]);
+	EXPECT_EQ(0x1full, sent[0]);
 	for (int i = 1; i < NP / 64; i++)
 		EXPECT_EQ(0, sent[i]);
 	EXPECT_EQ(NP, first_diff(self));
