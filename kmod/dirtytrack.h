@@ -138,6 +138,11 @@ int dt_region_create(const struct dirtytrack_create *args);
 #define DT_BATCH_NARROW		32
 #define DT_BATCH_WIDE_GAP	256
 #define DT_BATCH_DENSITY	64
+/*
+ * Batches of at most this many folios are protected folio by folio, with
+ * no more TLB flushes than the two walks of a larger one (dt_protect_ptes()).
+ */
+#define DT_BATCH_MKCLEAN	2
 
 /**
  * struct dt_batch - locked folios whose ptes are write-protected together

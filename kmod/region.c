@@ -33,6 +33,7 @@
 #include <linux/module.h>
 #include <linux/pagemap.h>
 #include <linux/pagevec.h>
+#include <linux/rmap.h>
 #include <linux/sched/mm.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
@@ -105,22 +106,40 @@ struct folio *dt_get_folio(struct dt_region *r, pgoff_t idx)
 }
 
 /*
- * Write-protect the ptes of pages [first, first + nr) in place, with core
- * mm's walks for drivers that track writes to shared mappings (vmwgfx): mmu
- * notifiers fire (secondary MMUs drop their mappings), one TLB flush per
- * mapping and walk. A page that is only read keeps its pte, so reading it
- * after a harvest costs no fault. The ptes are also marked clean, as
- * mprotect() and NUMA hinting make a dirty read-only pte of a shared
- * mapping writable again without a fault (can_change_pte_writable()); the
- * clean walk's own bitmap is not needed. With @zap, or on a kernel built
- * without the walks (CONFIG_MAPPING_DIRTY_HELPERS), the ptes are zapped.
+ * Write-protect the ptes of batch @b's pages in place: mmu notifiers fire
+ * (secondary MMUs drop their mappings) and stale TLB entries are flushed.
+ * A page that is only read keeps its pte, so reading it after a harvest
+ * costs no fault. The ptes are also marked clean, as mprotect() and NUMA
+ * hinting make a dirty read-only pte of a shared mapping writable again
+ * without a fault (can_change_pte_writable()).
+ *
+ * A batch of up to DT_BATCH_MKCLEAN folios goes folio by folio through
+ * folio_mkclean(), the rmap walk writeback and fb_defio use: it
+ * write-protects and cleans in one pass, with one TLB flush per pte it
+ * changes. A larger one goes through core mm's range walks for drivers
+ * that track writes to shared mappings (vmwgfx), one to write-protect and
+ * one to clean (whose bitmap is not needed), each with one TLB flush per
+ * mapping. Each flush is an IPI to every other CPU running the process, so
+ * a batch of two pays as many either way, and a lone page half the walks.
+ *
+ * With @b->zap, or on a kernel built without the walks
+ * (CONFIG_MAPPING_DIRTY_HELPERS), a larger batch's ptes are zapped.
  */
-static void dt_protect_ptes(struct dt_region *r, pgoff_t first, pgoff_t nr, bool zap)
+static void dt_protect_ptes(struct dt_batch *b)
 {
-#if IS_ENABLED(CONFIG_MAPPING_DIRTY_HELPERS)
-	pgoff_t start = 0, end = 0;
+	struct dt_region *r = b->r;
+	pgoff_t first = b->first, nr = b->last - b->first + 1;
+	unsigned int i;
 
-	if (!zap) {
+	if (!b->zap && b->nr <= DT_BATCH_MKCLEAN) {
+		for (i = 0; i < b->nr; i++)
+			folio_mkclean(r->batch->folios[i]);
+		return;
+	}
+#if IS_ENABLED(CONFIG_MAPPING_DIRTY_HELPERS)
+	if (!b->zap) {
+		pgoff_t start = 0, end = 0;
+
 		wp_shared_mapping_range(r->mapping, first, nr);
 		clean_record_shared_mapping_range(r->mapping, first, nr, first,
 						  r->batch->seen, &start, &end);
@@ -182,7 +201,7 @@ void dt_batch_flush(struct dt_batch *b)
 	dt_batch_drop_ahead(b->r->batch);
 	if (!b->nr)
 		return;
-	dt_protect_ptes(b->r, b->first, b->last - b->first + 1, b->zap);
+	dt_protect_ptes(b);
 	/* The protection before the pin counts; pairs with GUP-fast's pte re-check. */
 	smp_mb();
 	for (i = 0; i < b->nr; i++) {
