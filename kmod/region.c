@@ -223,10 +223,11 @@ void dt_batch_flush(struct dt_batch *b)
  * flushes up to 33 pages of TLB one by one and more with a flush of the
  * whole TLB: a batch that spans a few pages stays that small, unless its
  * next page is near; one that spans more pays the whole flush already, and
- * crossing clean ptes costs less than the two walks, two flushes (an IPI
- * each to every other CPU running the process) and mmu notifier calls of a
- * batch of its own. A zap crosses few: it takes the clean pages' ptes too,
- * and their next reads fault.
+ * crossing clean ptes costs less than the flushes (an IPI each to every
+ * other CPU running the process) and mmu notifier calls of a batch of its
+ * own. These gaps were measured when every batch took the two walks; a
+ * lone page now takes one rmap walk (dt_protect_ptes()). A zap crosses
+ * few: it takes the clean pages' ptes too, and their next reads fault.
  */
 static unsigned int dt_batch_gap(const struct dt_batch *b)
 {
